@@ -1,0 +1,98 @@
+#include "mx/source_id.h"
+
+#include <openssl/evp.h>
+
+#include <map>
+#include <string_view>
+
+#include "common/json_text.h"
+
+namespace mx {
+namespace {
+
+using model_express::p2p::SourceIdentity;
+
+std::string JsonLowerString(std::string_view s) {
+  std::string out;
+  AppendJsonString(AsciiLower(s), &out);
+  return out;
+}
+
+// extra_parameters: original keys in byte order, lowercased; on a collision
+// after lowercasing the first key in that order wins.
+std::string ExtraParametersJson(const SourceIdentity& identity) {
+  std::map<std::string, std::string> by_original(identity.extra_parameters().begin(),
+                                                 identity.extra_parameters().end());
+  std::map<std::string, std::string> lowered;
+  for (const auto& [key, value] : by_original) {
+    lowered.emplace(AsciiLower(key), AsciiLower(value));  // emplace keeps the first
+  }
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [key, value] : lowered) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendJsonString(key, &out);
+    out.push_back(':');
+    AppendJsonString(value, &out);
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace
+
+std::string CanonicalIdentityJson(const SourceIdentity& identity) {
+  // std::map orders keys by byte value, which is the canonical order.
+  std::map<std::string_view, std::string> fields;
+  fields["mx_version"] = JsonLowerString(identity.mx_version());
+  fields["mx_source_type"] = std::to_string(static_cast<int>(identity.mx_source_type()));
+  fields["model_name"] = JsonLowerString(identity.model_name());
+  fields["backend_framework"] = std::to_string(static_cast<int>(identity.backend_framework()));
+  fields["tensor_parallel_size"] = std::to_string(identity.tensor_parallel_size());
+  fields["pipeline_parallel_size"] = std::to_string(identity.pipeline_parallel_size());
+  fields["expert_parallel_size"] = std::to_string(identity.expert_parallel_size());
+  fields["dtype"] = JsonLowerString(identity.dtype());
+  fields["quantization"] = JsonLowerString(identity.quantization());
+  fields["extra_parameters"] = ExtraParametersJson(identity);
+  fields["revision"] = JsonLowerString(identity.revision());
+  const std::pair<std::string_view, const std::string*> optional_fields[] = {
+      {"backend_framework_version", &identity.backend_framework_version()},
+      {"torch_version", &identity.torch_version()},
+      {"cuda_version", &identity.cuda_version()},
+      {"triton_version", &identity.triton_version()},
+      {"gpu_arch", &identity.gpu_arch()},
+      {"compile_config_digest", &identity.compile_config_digest()},
+  };
+  for (const auto& [key, value] : optional_fields) {
+    if (!value->empty()) fields[key] = JsonLowerString(*value);
+  }
+
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [key, value] : fields) {
+    if (!first) out.push_back(',');
+    first = false;
+    AppendJsonString(key, &out);
+    out.push_back(':');
+    out.append(value);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string ComputeSourceId(const SourceIdentity& identity) {
+  const std::string json = CanonicalIdentityJson(identity);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  EVP_Digest(json.data(), json.size(), digest, &digest_len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned int i = 0; i < 8 && i < digest_len; ++i) {
+    id.push_back(kHex[digest[i] >> 4]);
+    id.push_back(kHex[digest[i] & 0xf]);
+  }
+  return id;
+}
+
+}  // namespace mx

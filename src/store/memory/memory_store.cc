@@ -1,0 +1,125 @@
+#include "store/memory/memory_store.h"
+
+#include <chrono>
+
+namespace mx::store {
+
+int64_t SystemClockMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+MemoryStore::MemoryStore(ClockMs clock) : clock_(std::move(clock)) {}
+
+MemoryStore::Entry* MemoryStore::FindLocked(const WorkerKey& key) {
+  auto source = sources_.find(key.source_id);
+  if (source == sources_.end()) return nullptr;
+  auto worker = source->second.workers.find(key.worker_id);
+  return worker == source->second.workers.end() ? nullptr : &worker->second;
+}
+
+void MemoryStore::EraseLocked(const WorkerKey& key) {
+  auto source = sources_.find(key.source_id);
+  if (source == sources_.end()) return;
+  Source& s = source->second;
+  auto worker = s.workers.find(key.worker_id);
+  if (worker == s.workers.end()) return;
+  const uint32_t rank = worker->second.ref.worker_rank;
+  if (auto r = s.by_rank.find(rank); r != s.by_rank.end()) {
+    r->second.erase(key.worker_id);
+    if (r->second.empty()) s.by_rank.erase(r);
+  }
+  s.workers.erase(worker);
+  if (s.workers.empty()) sources_.erase(source);
+}
+
+absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerRecord> record,
+                                                const UpsertOptions& options) {
+  if (record == nullptr) return absl::InvalidArgumentError("null record");
+  const WorkerKey key{record->source_id, record->worker_id};
+  absl::MutexLock lock(&mu_);
+  if (const Entry* existing = FindLocked(key);
+      existing != nullptr && options.required_owner &&
+      existing->record->owner != *options.required_owner) {
+    return absl::PermissionDeniedError("worker is owned by another principal");
+  }
+  EraseLocked(key);
+  const WorkerState state{options.status, clock_()};
+  Source& source = sources_[key.source_id];
+  source.model_name = record->identity.model_name();
+  source.by_rank[record->worker.worker_rank()].insert(key.worker_id);
+  Entry entry{record, MakeRef(*record, state)};
+  source.workers.emplace(key.worker_id, std::move(entry));
+  return state;
+}
+
+absl::StatusOr<StoredWorker> MemoryStore::Get(const WorkerKey& key) {
+  absl::ReaderMutexLock lock(&mu_);
+  const Entry* entry = FindLocked(key);
+  if (entry == nullptr) return absl::NotFoundError("worker not found");
+  return StoredWorker{entry->record, entry->ref.state};
+}
+
+void MemoryStore::CollectFrom(const Source& source, const ListQuery& query,
+                              std::vector<WorkerRef>* out) {
+  if (query.model_name && *query.model_name != source.model_name) return;
+  if (query.worker_rank) {
+    auto rank = source.by_rank.find(*query.worker_rank);
+    if (rank == source.by_rank.end()) return;
+    for (const std::string& worker_id : rank->second) {
+      const WorkerRef& ref = source.workers.at(worker_id).ref;
+      if (Matches(query, ref)) out->push_back(ref);
+    }
+    return;
+  }
+  for (const auto& [worker_id, entry] : source.workers) {
+    if (Matches(query, entry.ref)) out->push_back(entry.ref);
+  }
+}
+
+absl::StatusOr<std::vector<WorkerRef>> MemoryStore::List(const ListQuery& query) {
+  std::vector<WorkerRef> refs;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (query.source_id) {
+      if (auto it = sources_.find(*query.source_id); it != sources_.end()) {
+        CollectFrom(it->second, query, &refs);
+      }
+    } else {
+      for (const auto& [source_id, source] : sources_) CollectFrom(source, query, &refs);
+    }
+  }
+  SortAndLimit(query, &refs);
+  return refs;
+}
+
+absl::StatusOr<WorkerState> MemoryStore::UpdateStatus(const WorkerKey& key,
+                                                      const StatusUpdate& update) {
+  absl::MutexLock lock(&mu_);
+  Entry* entry = FindLocked(key);
+  if (entry == nullptr || (update.rank && *update.rank != entry->ref.worker_rank)) {
+    return absl::NotFoundError("worker not found");
+  }
+  if (update.required_owner && entry->record->owner != *update.required_owner) {
+    return absl::PermissionDeniedError("worker is owned by another principal");
+  }
+  if (update.expected && !(*update.expected == entry->ref.state)) {
+    return absl::FailedPreconditionError("worker state changed");
+  }
+  entry->ref.state = WorkerState{update.status, clock_()};
+  return entry->ref.state;
+}
+
+absl::Status MemoryStore::Remove(const WorkerKey& key,
+                                 const std::optional<WorkerState>& expected) {
+  absl::MutexLock lock(&mu_);
+  const Entry* entry = FindLocked(key);
+  if (entry == nullptr) return absl::NotFoundError("worker not found");
+  if (expected && !(*expected == entry->ref.state)) {
+    return absl::FailedPreconditionError("worker state changed");
+  }
+  EraseLocked(key);
+  return absl::OkStatus();
+}
+
+}  // namespace mx::store

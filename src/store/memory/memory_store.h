@@ -1,0 +1,61 @@
+// The embedded default store: records in this process's memory, indexed by
+// source and by rank so a filtered listing touches only what it returns.
+#ifndef MX_STORE_MEMORY_MEMORY_STORE_H_
+#define MX_STORE_MEMORY_MEMORY_STORE_H_
+
+#include <functional>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "store/store.h"
+
+namespace mx::store {
+
+using ClockMs = std::function<int64_t()>;
+
+// Wall-clock unix milliseconds.
+int64_t SystemClockMs();
+
+class MemoryStore final : public Store {
+ public:
+  explicit MemoryStore(ClockMs clock = SystemClockMs);
+
+  std::string_view backend() const override { return "memory"; }
+  bool MayBlock() const override { return false; }
+  absl::StatusOr<int64_t> NowMs() override { return clock_(); }
+  absl::Status CheckHealth() override { return absl::OkStatus(); }
+
+  absl::StatusOr<WorkerState> Upsert(std::shared_ptr<const WorkerRecord> record,
+                                     const UpsertOptions& options) override;
+  absl::StatusOr<StoredWorker> Get(const WorkerKey& key) override;
+  absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) override;
+  absl::StatusOr<WorkerState> UpdateStatus(const WorkerKey& key,
+                                           const StatusUpdate& update) override;
+  absl::Status Remove(const WorkerKey& key,
+                      const std::optional<WorkerState>& expected) override;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const WorkerRecord> record;
+    WorkerRef ref;  // summary with the live state
+  };
+  struct Source {
+    std::string model_name;
+    absl::flat_hash_map<std::string, Entry> workers;
+    absl::flat_hash_map<uint32_t, absl::flat_hash_set<std::string>> by_rank;
+  };
+
+  Entry* FindLocked(const WorkerKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseLocked(const WorkerKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void CollectFrom(const Source& source, const ListQuery& query,
+                          std::vector<WorkerRef>* out);
+
+  const ClockMs clock_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Source> sources_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace mx::store
+
+#endif  // MX_STORE_MEMORY_MEMORY_STORE_H_

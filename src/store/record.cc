@@ -1,0 +1,68 @@
+#include "store/record.h"
+
+#include <algorithm>
+#include <charconv>
+#include <tuple>
+
+namespace mx::store {
+namespace {
+
+std::optional<uint64_t> ParseStep(const std::string& text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+WorkerRef MakeRef(const WorkerRecord& record, const WorkerState& state) {
+  WorkerRef ref;
+  ref.source_id = record.source_id;
+  ref.worker_id = record.worker_id;
+  ref.model_name = record.identity.model_name();
+  ref.worker_rank = record.worker.worker_rank();
+  ref.accelerator = record.worker.accelerator();
+  ref.state = state;
+  ref.owner = record.owner;
+  const auto& extra = record.identity.extra_parameters();
+  if (auto it = extra.find("training_step"); it != extra.end()) {
+    ref.training_step = ParseStep(it->second);
+  } else if (auto v = extra.find("version"); v != extra.end()) {
+    ref.training_step = ParseStep(v->second);
+  }
+  if (auto it = extra.find("layout_signature"); it != extra.end() && !it->second.empty()) {
+    ref.layout_signature = it->second;
+  }
+  return ref;
+}
+
+bool Matches(const ListQuery& q, const WorkerRef& ref) {
+  if (q.source_id && *q.source_id != ref.source_id) return false;
+  if (q.status && *q.status != ref.state.status) return false;
+  if (q.model_name && *q.model_name != ref.model_name) return false;
+  if (q.worker_rank && *q.worker_rank != ref.worker_rank) return false;
+  if (q.min_training_step &&
+      (!ref.training_step || *ref.training_step < *q.min_training_step)) {
+    return false;
+  }
+  if (q.min_updated_at_ms && ref.state.updated_at_ms < *q.min_updated_at_ms) return false;
+  return true;
+}
+
+void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs) {
+  auto newest_first = [](const WorkerRef& a, const WorkerRef& b) {
+    return std::tie(b.state.updated_at_ms, a.source_id, a.worker_id) <
+           std::tie(a.state.updated_at_ms, b.source_id, b.worker_id);
+  };
+  const size_t limit = query.limit.value_or(0);
+  if (limit > 0 && limit < refs->size()) {
+    std::partial_sort(refs->begin(), refs->begin() + limit, refs->end(), newest_first);
+    refs->resize(limit);
+  } else {
+    std::sort(refs->begin(), refs->end(), newest_first);
+  }
+}
+
+}  // namespace mx::store
