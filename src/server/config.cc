@@ -126,7 +126,32 @@ const std::vector<Option>& Options() {
        "largest gRPC message accepted or sent",
        Integer([](ServerConfig* c, int64_t v) { c->max_message_bytes = v; }, 4LL << 20,
                2047LL << 20)},
-      {"reflection", {"MX_REFLECTION"}, "true", "serve gRPC server reflection",
+      {"max-concurrent-streams", {"MX_MAX_CONCURRENT_STREAMS"}, "1024",
+       "concurrent calls allowed on one client connection (HTTP/2 streams)",
+       Integer([](ServerConfig* c, int64_t v) { c->max_concurrent_streams = static_cast<int>(v); },
+               1, 1 << 20)},
+      {"metrics-listen", {"MX_METRICS_LISTEN"}, "0.0.0.0:9401",
+       "HTTP HOST:PORT for /metrics, /healthz and /readyz; 0 or empty disables it",
+       Text([](ServerConfig* c) { return &c->metrics_listen; })},
+      {"tls-cert-file", {"MX_TLS_CERT_FILE"}, "",
+       "PEM certificate chain for the gRPC port; enables TLS (with --tls-key-file); re-read "
+       "when it changes",
+       Text([](ServerConfig* c) { return &c->tls.cert_file; })},
+      {"tls-key-file", {"MX_TLS_KEY_FILE"}, "", "PEM private key of --tls-cert-file; never logged",
+       Text([](ServerConfig* c) { return &c->tls.key_file; })},
+      {"tls-client-ca-file", {"MX_TLS_CLIENT_CA_FILE"}, "",
+       "PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)",
+       Text([](ServerConfig* c) { return &c->tls.client_ca_file; })},
+      {"tls-reload-interval-secs", {"MX_TLS_RELOAD_INTERVAL_SECS"}, "60",
+       "how often the TLS files are re-read (certificate rotation without restart)",
+       Integer([](ServerConfig* c, int64_t v) { c->tls.reload_interval = std::chrono::seconds(v); },
+               1, 86400)},
+      {"auth-token-file", {"MX_AUTH_TOKEN_FILE"}, "",
+       "enables bearer-token auth: lines 'token,name,role' (role reader, publisher or admin); "
+       "re-read when it changes; tokens are never logged",
+       Text([](ServerConfig* c) { return &c->auth.token_file; })},
+      {"reflection", {"MX_REFLECTION"}, "true",
+       "serve gRPC server reflection (not covered by auth: disable it when that matters)",
        Boolean([](ServerConfig* c, bool v) { c->reflection = v; }), true},
       {"shutdown-grace-secs", {"MX_SHUTDOWN_GRACE_SECS"}, "10",
        "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
@@ -211,6 +236,17 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
       return absl::InvalidArgumentError("--redis-url given but this mxd has no redis store");
     }
 #endif
+  }
+  if (config->metrics_listen == "0") config->metrics_listen.clear();
+  if (!config->metrics_listen.empty() && config->metrics_listen.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics-listen: '", config->metrics_listen, "' is not HOST:PORT"));
+  }
+  if (config->tls.cert_file.empty() != config->tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  if (!config->tls.client_ca_file.empty() && config->tls.cert_file.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca-file needs --tls-cert-file/--tls-key-file");
   }
   if (config->listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
@@ -304,7 +340,9 @@ std::string DescribeConfig(const ServerConfig& c) {
       "s scan_interval=", c.reaper.scan_interval.count(), "s gc_timeout=",
       c.reaper.gc_timeout.count(), "s max_message_bytes=", c.max_message_bytes,
       " reflection=", c.reflection ? "on" : "off", " shutdown_grace=", c.shutdown_grace.count(),
-      "s log_format=", c.log_format);
+      "s log_format=", c.log_format, " max_concurrent_streams=", c.max_concurrent_streams,
+      " transport=", DescribeTransport(c.tls), " auth=", c.auth.enabled() ? "token-file" : "off",
+      " metrics=", c.metrics_listen.empty() ? "off" : c.metrics_listen);
   if (c.store.backend == "redis") {
     const auto& r = c.store.redis;
     absl::StrAppend(&out, " redis=", r.host, ":", r.port, "/", r.db, " redis_user=",

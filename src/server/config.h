@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/tls.h"
 #include "store/factory.h"
 
 namespace mx::server {
@@ -20,12 +21,22 @@ struct ReaperConfig {
   std::chrono::seconds gc_timeout{3600};
 };
 
+struct AuthConfig {
+  std::string token_file;  // token,name,role lines (see auth/token_file.h)
+  std::chrono::milliseconds reload_check{1000};
+  bool enabled() const { return !token_file.empty(); }
+};
+
 struct ServerConfig {
   std::string listen = "0.0.0.0:8001";
   store::StoreConfig store;
   std::string redis_url;  // when set, wins over host/port/db/credentials
   ReaperConfig reaper;
   int64_t max_message_bytes = 256LL << 20;
+  int max_concurrent_streams = 1024;  // per HTTP/2 connection
+  TlsConfig tls;
+  AuthConfig auth;
+  std::string metrics_listen = "0.0.0.0:9401";  // empty: no HTTP listener
   bool reflection = true;
   std::chrono::seconds shutdown_grace{10};
   int store_threads = 16;  // workers for stores that block on network I/O

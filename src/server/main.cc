@@ -33,7 +33,14 @@ int Run(int argc, char** argv) {
   }
   mx::server::SetupLogging(config->log_level, config->log_format);
   spdlog::info("mxd starting: {}", mx::server::DescribeConfig(*config));
-  spdlog::info("transport: plaintext gRPC (no TLS configured)");
+  if (config->tls.enabled()) {
+    spdlog::info("transport: {} (certificate files re-read every {} s)",
+                 mx::server::DescribeTransport(config->tls), config->tls.reload_interval.count());
+  } else {
+    spdlog::warn("transport: plaintext gRPC (no --tls-cert-file); fine on loopback or in a pod");
+  }
+  spdlog::info("auth: {}", config->auth.enabled() ? "bearer tokens from --auth-token-file"
+                                                  : "off (every caller may publish)");
 
   auto store = mx::store::MakeStore(config->store);
   if (!store.ok()) {
@@ -47,6 +54,9 @@ int Run(int argc, char** argv) {
     return 1;
   }
   spdlog::info("serving model_express.p2p.P2pService on port {}", (*server)->port());
+  if ((*server)->metrics_port() != 0) {
+    spdlog::info("serving /metrics, /healthz, /readyz on HTTP port {}", (*server)->metrics_port());
+  }
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

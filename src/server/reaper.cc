@@ -13,7 +13,9 @@ int64_t Ms(std::chrono::seconds s) {
 
 }  // namespace
 
-Reaper::Reaper(store::Store* store, ReaperConfig config) : store_(store), config_(config) {}
+Reaper::Reaper(store::Store* store, ReaperConfig config,
+               std::function<void(const ReapStats&)> observe)
+    : store_(store), config_(config), observe_(std::move(observe)) {}
 
 Reaper::~Reaper() { Stop(); }
 
@@ -78,7 +80,11 @@ void Reaper::Run() {
     if (stopping_) break;
     mu_.Unlock();
     auto stats = ScanOnce();
-    if (!stats.ok()) spdlog::warn("reaper scan failed: {}", stats.status().ToString());
+    if (!stats.ok()) {
+      spdlog::warn("reaper scan failed: {}", stats.status().ToString());
+    } else if (observe_) {
+      observe_(*stats);
+    }
     mu_.Lock();
   }
 }

@@ -4,6 +4,7 @@
 #ifndef MX_SERVER_REAPER_H_
 #define MX_SERVER_REAPER_H_
 
+#include <functional>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -20,7 +21,9 @@ struct ReapStats {
 
 class Reaper {
  public:
-  Reaper(store::Store* store, ReaperConfig config);
+  // `observe` (optional) sees the outcome of every scheduled scan.
+  Reaper(store::Store* store, ReaperConfig config,
+         std::function<void(const ReapStats&)> observe = nullptr);
   ~Reaper();
   Reaper(const Reaper&) = delete;
   Reaper& operator=(const Reaper&) = delete;
@@ -37,6 +40,7 @@ class Reaper {
 
   store::Store* const store_;
   const ReaperConfig config_;
+  const std::function<void(const ReapStats&)> observe_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: joins before the state above goes away

@@ -6,6 +6,9 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/authenticator.h"
+#include "server/metered_store.h"
+#include "server/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace mx::server {
@@ -13,6 +16,46 @@ namespace {
 
 constexpr char kServiceName[] = "model_express.p2p.P2pService";
 constexpr size_t kMaxQueuedStoreCalls = 10000;
+// Records-by-status is computed from a listing: bound its size and rate.
+constexpr uint32_t kMaxRecordsCounted = 100000;
+constexpr auto kRecordsRefresh = std::chrono::seconds(10);
+
+#ifndef MX_VERSION
+#define MX_VERSION "unknown"
+#endif
+
+// Keeps mxd_records fresh without listing the store on every scrape.
+class RecordCounter {
+ public:
+  RecordCounter(store::Store* store, ServerMetrics* metrics) : store_(store), metrics_(metrics) {}
+  void operator()() {
+    const auto now = std::chrono::steady_clock::now();
+    {
+      absl::MutexLock lock(&mu_);
+      if (now < next_) return;
+      next_ = now + kRecordsRefresh;
+    }
+    store::ListQuery query;
+    query.limit = kMaxRecordsCounted;
+    auto refs = store_->List(query);
+    if (!refs.ok()) return;  // counted in mxd_store_errors_total
+    int64_t counts[4] = {0, 0, 0, 0};
+    for (const auto& ref : *refs) {
+      const int s = static_cast<int>(ref.state.status);
+      if (s >= 0 && s < 4) ++counts[s];
+    }
+    static const char* kNames[4] = {"UNKNOWN", "INITIALIZING", "READY", "STALE"};
+    for (int i = 0; i < 4; ++i) {
+      metrics_->records->With({kNames[i]})->Set(static_cast<double>(counts[i]));
+    }
+  }
+
+ private:
+  store::Store* const store_;
+  ServerMetrics* const metrics_;
+  absl::Mutex mu_;
+  std::chrono::steady_clock::time_point next_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace
 
@@ -21,7 +64,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                                       Authenticator authenticate) {
   std::unique_ptr<Server> server(new Server());
   server->config_ = config;
-  server->store_ = std::move(store);
+  server->metrics_ = std::make_unique<ServerMetrics>(&server->registry_);
+  ServerMetrics* metrics = server->metrics_.get();
+  metrics->build_info->With({MX_VERSION, std::string(store->backend())})->Set(1);
+  server->store_ = std::make_unique<MeteredStore>(std::move(store), metrics);
+  if (!authenticate && config.auth.enabled()) {
+    server->tokens_ =
+        std::make_shared<auth::TokenFile>(config.auth.token_file, config.auth.reload_check);
+    if (absl::Status s = server->tokens_->Load(); !s.ok()) return s;
+    authenticate = MakeAuthenticator(
+        [tokens = server->tokens_](std::string_view token)
+            -> absl::StatusOr<std::optional<auth::Identity>> { return tokens->Lookup(token); },
+        metrics);
+  }
+  auto credentials = MakeServerCredentials(config.tls);
+  if (!credentials.ok()) return credentials.status();
   server->service_ = std::make_unique<MetadataService>(server->store_.get(),
                                                        config.reaper.heartbeat_timeout);
   const bool blocking = server->store_->MayBlock();
@@ -34,7 +91,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(config.listen, *credentials, &server->port_);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
@@ -50,19 +111,40 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
         health->SetServingStatus(kServiceName, serving);
       });
   server->health_->Start();
-  server->reaper_ = std::make_unique<Reaper>(server->store_.get(), config.reaper);
+  server->reaper_ =
+      std::make_unique<Reaper>(server->store_.get(), config.reaper, [metrics](const ReapStats& s) {
+        metrics->reaper->With({"marked_stale"})->Increment(s.marked_stale);
+        metrics->reaper->With({"deleted"})->Increment(s.deleted);
+        metrics->reaper->With({"lost_race"})->Increment(s.lost_races);
+      });
   server->reaper_->Start();
+
+  HealthMonitor* monitor = server->health_.get();
+  server->registry_.AddCollector(
+      [metrics, monitor] { metrics->ready->With({})->Set(monitor->serving() ? 1 : 0); });
+  server->registry_.AddCollector(
+      [counter = std::make_shared<RecordCounter>(server->store_.get(), metrics)] { (*counter)(); });
+  if (!config.metrics_listen.empty()) {
+    server->http_ =
+        std::make_unique<HttpEndpoint>(&server->registry_, [monitor] { return monitor->serving(); });
+    if (absl::Status s = server->http_->Start(config.metrics_listen); !s.ok()) return s;
+  }
   return server;
 }
 
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  health_->Stop();  // NOT_SERVING first, so balancers drain us
-  reaper_->Stop();
-  grpc_server_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);
-  grpc_server_->Wait();
+  // Null checks: a Start() that failed half-way destroys a partial server.
+  if (health_) health_->Stop();  // NOT_SERVING first, so balancers drain us
+  if (reaper_) reaper_->Stop();
+  // The HTTP listener keeps answering /readyz (503) while calls drain.
+  if (grpc_server_) {
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);
+    grpc_server_->Wait();
+  }
   pool_.reset();  // finishes whatever store calls were still queued
+  if (http_) http_->Stop();
 }
 
 Server::~Server() { Shutdown(); }

@@ -8,11 +8,15 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "auth/token_file.h"
+#include "metrics/registry.h"
 #include "server/config.h"
 #include "server/health_monitor.h"
+#include "server/http_endpoint.h"
 #include "server/metadata_service.h"
 #include "server/p2p_grpc_service.h"
 #include "server/reaper.h"
+#include "server/server_metrics.h"
 #include "server/thread_pool.h"
 #include "store/store.h"
 
@@ -20,14 +24,19 @@ namespace mx::server {
 
 class Server {
  public:
-  // Binds config.listen and starts serving `store`. The port may be 0; see port().
+  // Binds config.listen (and config.metrics_listen) and starts serving
+  // `store`. Ports may be 0; see port(). Without `authenticate`, auth comes
+  // from config.auth (off by default).
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config,
                                                        std::unique_ptr<store::Store> store,
                                                        Authenticator authenticate = nullptr);
   ~Server();
 
   int port() const { return port_; }
+  int metrics_port() const { return http_ ? http_->port() : 0; }
+  // The store as the service sees it (wrapped for metrics).
   store::Store* store() const { return store_.get(); }
+  const metrics::Registry& registry() const { return registry_; }
 
   // Health goes NOT_SERVING, new calls are refused, in-flight calls get up
   // to the configured grace period. Idempotent.
@@ -40,14 +49,18 @@ class Server {
   int port_ = 0;
   bool shut_down_ = false;
   // Declaration order is destruction order in reverse: the gRPC server and
-  // the threads go first, the store last.
+  // the threads go first, the store, then the metrics, last.
+  metrics::Registry registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<store::Store> store_;
+  std::shared_ptr<auth::TokenFile> tokens_;
   std::unique_ptr<MetadataService> service_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<P2pGrpcService> grpc_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Reaper> reaper_;
+  std::unique_ptr<HttpEndpoint> http_;
 };
 
 }  // namespace mx::server

@@ -1,0 +1,31 @@
+// Who may call what. Roles are ordered: each includes the one before.
+#ifndef MX_AUTH_ROLES_H_
+#define MX_AUTH_ROLES_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mx::auth {
+
+enum class Role {
+  kReader,     // ListSources, GetMetadata
+  kPublisher,  // also PublishMetadata and UpdateStatus, only on records it published
+  kAdmin,      // everything, on every record
+};
+
+struct Identity {
+  std::string name;  // stored as the owner of what this caller publishes
+  Role role = Role::kReader;
+};
+
+std::optional<Role> ParseRole(std::string_view text);
+const char* RoleName(Role role);
+
+// True when `role` may call the P2pService method (e.g. "PublishMetadata").
+// Unknown methods are allowed only to admins.
+bool RoleAllows(Role role, std::string_view method);
+
+}  // namespace mx::auth
+
+#endif  // MX_AUTH_ROLES_H_
