@@ -52,7 +52,7 @@ std::string MakeTempDir() {
   return made ? std::string(made) : std::string();
 }
 
-bool Run(const std::string& command) { return std::system(command.c_str()) == 0; }
+bool RunShell(const std::string& command) { return std::system(command.c_str()) == 0; }
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);

@@ -29,7 +29,7 @@ bool WaitFor(const std::function<bool()>& condition,
 std::string MakeTempDir();
 
 // Runs a shell command; true on exit status 0.
-bool Run(const std::string& command);
+bool RunShell(const std::string& command);
 
 void WriteFile(const std::string& path, const std::string& text);
 
