@@ -68,7 +68,7 @@ TEST_F(ServerLifecycleTest, AStoreOutageIsUnavailableNeverAnEmptyAnswer) {
 TEST_F(ServerLifecycleTest, InFlightCallsFinishDuringShutdown) {
   StartServer(DefaultConfig(), /*may_block=*/true);
   const std::string sid = Publish(MakePublish("m", "w", 0)).mx_source_id();
-  fault_->set_delay(std::chrono::milliseconds(500));
+  fault_->set_delay(std::chrono::milliseconds(1000));
   p2p::GetMetadataRequest get;
   get.set_mx_source_id(sid);
   get.set_worker_id("w");
