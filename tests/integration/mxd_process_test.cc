@@ -7,6 +7,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "integration/child_process.h"
 #include "p2p.grpc.pb.h"
@@ -100,6 +103,41 @@ TEST_F(MxdProcessTest, SigintAlsoExitsZero) {
   auto status = mxd_.Wait(std::chrono::seconds(15));
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+TEST_F(MxdProcessTest, JsonLogsAreOneObjectPerLineWithEscapedIds) {
+  const int port = Start({"--log-format", "json"});
+  ASSERT_NE(port, 0) << mxd_.ReadLog();
+  auto stub = model_express::p2p::P2pService::NewStub(Channel(port));
+  model_express::p2p::PublishMetadataRequest request;
+  request.mutable_identity()->set_model_name("m\"quoted\"");
+  request.set_worker_id("evil\nINFO forged line");
+  request.mutable_worker()->set_worker_rank(1);
+  grpc::ClientContext context;
+  model_express::p2p::PublishMetadataResponse response;
+  ASSERT_TRUE(stub->PublishMetadata(&context, request, &response).ok());
+  ASSERT_TRUE(response.success());
+  mxd_.Signal(SIGTERM);
+  ASSERT_TRUE(mxd_.Wait(std::chrono::seconds(15)).has_value());
+  std::istringstream lines(mxd_.ReadLog());
+  std::string line;
+  int count = 0;
+  bool saw_publish = false;
+  while (std::getline(lines, line)) {
+    auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(parsed.is_discarded()) << line;
+    ASSERT_TRUE(parsed.contains("ts") && parsed.contains("level") && parsed.contains("msg")) << line;
+    const std::string msg = parsed["msg"];
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "a raw newline reached the log: " << line;
+    if (msg.find("publish ") == 0) {
+      saw_publish = true;
+      EXPECT_EQ(parsed["level"], "info");
+      EXPECT_NE(msg.find("evil\\nINFO"), std::string::npos) << msg;
+    }
+    ++count;
+  }
+  EXPECT_GE(count, 4);
+  EXPECT_TRUE(saw_publish);
 }
 
 TEST_F(MxdProcessTest, InvalidTimingsAreAStartupErrorNotASilentDefault) {
