@@ -43,7 +43,9 @@ for t in $TARGETS; do
   cp -n "$REPO/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null || true
   echo "== fuzz_$t for ${SECONDS_PER_TARGET}s"
   # -rss_limit_mb bounds memory on small CI machines; max_len covers real requests.
-  if ! "$OUT/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 \
+  bin="$OUT/bin/fuzz_$t"
+  [ -x "$bin" ] || bin="$OUT/tests/fuzz/fuzz_$t"
+  if ! "$bin" -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 \
       -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "$corpus" "$REPO/tests/fuzz/regressions/$t"; then
     echo "fuzz_$t FAILED: see $artifacts" >&2
