@@ -15,7 +15,7 @@ build_packages=(
   libhiredis-dev libcurl4-openssl-dev zlib1g-dev libcpp-httplib-dev
 )
 test_packages=(
-  libgtest-dev libgmock-dev redis-server openssl python3 procps
+  libgtest-dev libgmock-dev redis-server openssl python3 python3-yaml procps
 )
 
 packages=("${build_packages[@]}")
