@@ -26,6 +26,20 @@ def mxd_help():
     return flags, envs, defaults
 
 
+def help_entries():
+    """(flag, envs, default, help) per option, in --help order."""
+    out = subprocess.run([MXD, "--help"], check=True, capture_output=True, text=True).stdout
+    return re.findall(r"^  --([a-z0-9-]+)\S*\n      (.*)\n      env: (.*); default: (.*)$", out, re.M)
+
+
+def flag_table():
+    rows = ["| Flag | Environment | Default | Meaning |", "|---|---|---|---|"]
+    for flag, text, envs, default in help_entries():
+        env = ", ".join("`%s`" % e.strip() for e in envs.split(","))
+        rows.append("| `--%s` | %s | `%s` | %s |" % (flag, env, default, text.replace("|", "\\|")))
+    return "\n".join(rows)
+
+
 def render(path):
     out = subprocess.run(["kubectl", "kustomize", path], check=True, capture_output=True,
                          text=True).stdout
@@ -157,6 +171,26 @@ class Manifests(unittest.TestCase):
         self.assertTrue(user and not user[-1].startswith(("root", "0")), user)
 
 
+class OperationsDoc(unittest.TestCase):
+    def test_operations_doc_lists_every_flag_and_environment_variable(self):
+        path = os.path.join(DEPLOY, "..", "docs", "operations.md")
+        with open(path) as f:
+            doc = f.read()
+        missing = []
+        for flag, _, envs, _ in help_entries():
+            if "`--%s`" % flag not in doc:
+                missing.append("--" + flag)
+            for e in envs.split(","):
+                if e.strip() and e.strip() not in doc:
+                    missing.append(e.strip())
+        self.assertFalse(missing, "docs/operations.md lacks %s; regenerate the table with "
+                         "check_deploy.py --flag-table build/bin/mxd" % missing)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--flag-table":
+        MXD = sys.argv[2]
+        print(flag_table())
+        sys.exit(0)
     MXD, DEPLOY = sys.argv[1], sys.argv[2]
     unittest.main(argv=[sys.argv[0], "-v"])
