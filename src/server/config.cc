@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 #ifdef MX_WITH_REDIS
 #include "store/redis/redis_url.h"
@@ -90,6 +91,17 @@ Apply Integer(std::function<void(ServerConfig*, int64_t)> set, int64_t min, int6
   };
 }
 
+Apply List(std::function<std::vector<std::string>*(ServerConfig*)> field) {
+  return [=](const std::string& v, ServerConfig* c) {
+    std::vector<std::string>* out = field(c);
+    out->clear();
+    for (absl::string_view part : absl::StrSplit(v, ',', absl::SkipWhitespace())) {
+      out->emplace_back(absl::StripAsciiWhitespace(part));
+    }
+    return absl::OkStatus();
+  };
+}
+
 Apply Boolean(std::function<void(ServerConfig*, bool)> set) {
   return [=](const std::string& v, ServerConfig* c) -> absl::Status {
     auto b = ParseBool(v);
@@ -150,6 +162,23 @@ const std::vector<Option>& Options() {
        "enables bearer-token auth: lines 'token,name,role' (role reader, publisher or admin); "
        "re-read when it changes; tokens are never logged",
        Text([](ServerConfig* c) { return &c->auth.token_file; })},
+      {"auth-tokenreview", {"MX_AUTH_TOKENREVIEW"}, "false",
+       "enables bearer-token auth with Kubernetes ServiceAccount tokens, checked by TokenReview "
+       "(API server from the --k8s-* flags; needs RBAC create on tokenreviews)",
+       Boolean([](ServerConfig* c, bool v) { c->auth.tokenreview = v; }), true},
+      {"auth-tokenreview-audiences", {"MX_AUTH_TOKENREVIEW_AUDIENCES"}, "",
+       "comma-separated audiences a ServiceAccount token must be valid for (empty: the API "
+       "server's default)",
+       List([](ServerConfig* c) { return &c->auth.tokenreview_audiences; })},
+      {"auth-tokenreview-allow", {"MX_AUTH_TOKENREVIEW_ALLOW"}, "",
+       "comma-separated namespace:serviceaccount[=role] allowed in (role reader, publisher or "
+       "admin; default publisher; namespace:* for a whole namespace)",
+       List([](ServerConfig* c) { return &c->auth.tokenreview_allow; })},
+      {"auth-tokenreview-cache-ttl-secs", {"MX_AUTH_TOKENREVIEW_CACHE_TTL_SECS"}, "60",
+       "how long an accepted ServiceAccount token is trusted without asking again",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->auth.tokenreview_cache_ttl = std::chrono::seconds(v);
+       }, 1, 3600)},
       {"reflection", {"MX_REFLECTION"}, "true",
        "serve gRPC server reflection (not covered by auth: disable it when that matters)",
        Boolean([](ServerConfig* c, bool v) { c->reflection = v; }), true},
@@ -248,6 +277,10 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
   if (!config->tls.client_ca_file.empty() && config->tls.cert_file.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca-file needs --tls-cert-file/--tls-key-file");
   }
+  if (config->auth.tokenreview && config->auth.tokenreview_allow.empty()) {
+    return absl::InvalidArgumentError(
+        "--auth-tokenreview needs --auth-tokenreview-allow (namespace:serviceaccount,...)");
+  }
   if (config->listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("--listen: '", config->listen, "' is not HOST:PORT"));
@@ -341,7 +374,12 @@ std::string DescribeConfig(const ServerConfig& c) {
       c.reaper.gc_timeout.count(), "s max_message_bytes=", c.max_message_bytes,
       " reflection=", c.reflection ? "on" : "off", " shutdown_grace=", c.shutdown_grace.count(),
       "s log_format=", c.log_format, " max_concurrent_streams=", c.max_concurrent_streams,
-      " transport=", DescribeTransport(c.tls), " auth=", c.auth.enabled() ? "token-file" : "off",
+      " transport=", DescribeTransport(c.tls), " auth=",
+      c.auth.enabled()
+          ? absl::StrCat(c.auth.token_file.empty() ? "" : "token-file",
+                         !c.auth.token_file.empty() && c.auth.tokenreview ? "+" : "",
+                         c.auth.tokenreview ? "tokenreview" : "")
+          : std::string("off"),
       " metrics=", c.metrics_listen.empty() ? "off" : c.metrics_listen);
   if (c.store.backend == "redis") {
     const auto& r = c.store.redis;

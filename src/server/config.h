@@ -24,7 +24,13 @@ struct ReaperConfig {
 struct AuthConfig {
   std::string token_file;  // token,name,role lines (see auth/token_file.h)
   std::chrono::milliseconds reload_check{1000};
-  bool enabled() const { return !token_file.empty(); }
+  // Kubernetes ServiceAccount tokens, checked with a TokenReview through
+  // the API server configured by the --k8s-* flags.
+  bool tokenreview = false;
+  std::vector<std::string> tokenreview_audiences;
+  std::vector<std::string> tokenreview_allow;  // namespace:serviceaccount[=role]
+  std::chrono::seconds tokenreview_cache_ttl{60};
+  bool enabled() const { return !token_file.empty() || tokenreview; }
 };
 
 struct ServerConfig {

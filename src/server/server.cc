@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/authenticator.h"
 #include "server/metered_store.h"
+#include "server/token_review_call.h"
 #include "server/tls.h"
 #include "spdlog/spdlog.h"
 
@@ -73,11 +74,46 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
   }
 };
 
+// Static tokens first, then ServiceAccount tokens: each verifier says
+// "unknown" for tokens it does not hold.
+absl::StatusOr<TokenVerifier> MakeVerifier(const ServerConfig& config,
+                                           auth::TokenReviewCall token_review,
+                                           std::shared_ptr<auth::TokenFile>* tokens,
+                                           std::shared_ptr<auth::TokenReviewVerifier>* reviewer) {
+  if (!config.auth.token_file.empty()) {
+    *tokens = std::make_shared<auth::TokenFile>(config.auth.token_file, config.auth.reload_check);
+    if (absl::Status s = (*tokens)->Load(); !s.ok()) return s;
+  }
+  if (config.auth.tokenreview) {
+    if (!token_review) {
+      auto call = MakeTokenReviewCall(config.store.kubernetes);
+      if (!call.ok()) return call.status();
+      token_review = *std::move(call);
+    }
+    auth::TokenReviewOptions options;
+    options.audiences = config.auth.tokenreview_audiences;
+    options.allow = config.auth.tokenreview_allow;
+    options.cache_ttl = config.auth.tokenreview_cache_ttl;
+    auto made = auth::TokenReviewVerifier::Create(options, std::move(token_review));
+    if (!made.ok()) return made.status();
+    *reviewer = *std::move(made);
+  }
+  return TokenVerifier([file = *tokens, review = *reviewer](std::string_view token)
+                           -> absl::StatusOr<std::optional<auth::Identity>> {
+    if (file != nullptr) {
+      if (auto identity = file->Lookup(token)) return identity;
+    }
+    if (review != nullptr) return review->Verify(token);
+    return std::optional<auth::Identity>();
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config,
                                                       std::unique_ptr<store::Store> store,
-                                                      Authenticator authenticate) {
+                                                      Authenticator authenticate,
+                                                      auth::TokenReviewCall token_review) {
   std::unique_ptr<Server> server(new Server());
   server->config_ = config;
   server->metrics_ = std::make_unique<ServerMetrics>(&server->registry_);
@@ -85,13 +121,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   metrics->build_info->With({MX_VERSION, std::string(store->backend())})->Set(1);
   server->store_ = std::make_unique<MeteredStore>(std::move(store), metrics);
   if (!authenticate && config.auth.enabled()) {
-    server->tokens_ =
-        std::make_shared<auth::TokenFile>(config.auth.token_file, config.auth.reload_check);
-    if (absl::Status s = server->tokens_->Load(); !s.ok()) return s;
-    authenticate = MakeAuthenticator(
-        [tokens = server->tokens_](std::string_view token)
-            -> absl::StatusOr<std::optional<auth::Identity>> { return tokens->Lookup(token); },
-        metrics);
+    auto verify = MakeVerifier(config, std::move(token_review), &server->tokens_,
+                               &server->token_review_);
+    if (!verify.ok()) return verify.status();
+    authenticate = MakeAuthenticator(*std::move(verify), metrics);
   }
   auto credentials = MakeServerCredentials(config.tls);
   if (!credentials.ok()) return credentials.status();

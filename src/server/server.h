@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "auth/token_file.h"
+#include "auth/token_review.h"
 #include "metrics/registry.h"
 #include "server/config.h"
 #include "server/health_monitor.h"
@@ -27,9 +28,12 @@ class Server {
   // Binds config.listen (and config.metrics_listen) and starts serving
   // `store`. Ports may be 0; see port(). Without `authenticate`, auth comes
   // from config.auth (off by default).
+  // `token_review` carries TokenReview calls to the API server; when null
+  // and config.auth.tokenreview is set, one is built from config.store.kubernetes.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config,
                                                        std::unique_ptr<store::Store> store,
-                                                       Authenticator authenticate = nullptr);
+                                                       Authenticator authenticate = nullptr,
+                                                       auth::TokenReviewCall token_review = nullptr);
   ~Server();
 
   int port() const { return port_; }
@@ -54,6 +58,7 @@ class Server {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<auth::TokenFile> tokens_;
+  std::shared_ptr<auth::TokenReviewVerifier> token_review_;
   std::unique_ptr<MetadataService> service_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<P2pGrpcService> grpc_service_;

@@ -4,6 +4,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "ops_fixture.h"
 #include "p2p.grpc.pb.h"
 #include "server/server.h"
@@ -155,6 +157,65 @@ TEST_F(AuthServerTest, RejectionsAreCountedAndTokensNeverReachMetrics) {
   for (const char* secret : {"a-token-that-must-not-leak-123", kReader, kPubA, kAdmin}) {
     EXPECT_EQ(metrics.body.find(secret), std::string::npos) << secret;
   }
+}
+
+TEST(AuthServer, ServiceAccountTokensAreCheckedByTokenReview) {
+  std::atomic<bool> api_down{false};
+  auth::TokenReviewCall fake = [&](const nlohmann::json& request) -> absl::StatusOr<nlohmann::json> {
+    if (api_down) return absl::UnavailableError("connection refused");
+    const std::string token = request["spec"]["token"];
+    nlohmann::json status = {{"authenticated", token == "sa-jwt-engine" || token == "sa-jwt-dash"},
+                             {"audiences", request["spec"]["audiences"]}};
+    status["user"] = {{"username", token == "sa-jwt-engine" ? "system:serviceaccount:ml:engine"
+                                                            : "system:serviceaccount:ml:dash"}};
+    return nlohmann::json{{"kind", "TokenReview"}, {"status", status}};
+  };
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.metrics_listen = "127.0.0.1:0";
+  config.auth.tokenreview = true;
+  config.auth.tokenreview_audiences = {"mxd"};
+  config.auth.tokenreview_allow = {"ml:engine", "ml:dash=reader"};
+  config.auth.tokenreview_cache_ttl = std::chrono::seconds(1);
+  auto server = Server::Start(config, std::make_unique<store::MemoryStore>(), nullptr, fake);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = p2p::P2pService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto publish = [&](const std::string& token) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    p2p::PublishMetadataResponse out;
+    return stub->PublishMetadata(&ctx, mx::testing::MakePublish("m", "w0"), &out).error_code();
+  };
+  EXPECT_EQ(publish("sa-jwt-engine"), grpc::StatusCode::OK);
+  EXPECT_EQ(publish("sa-jwt-dash"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(publish("forged"), grpc::StatusCode::UNAUTHENTICATED);
+  api_down = true;
+  EXPECT_EQ(publish("sa-jwt-engine"), grpc::StatusCode::OK) << "answer cached for its TTL";
+  EXPECT_EQ(publish("never-seen"), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(publish("never-seen"), grpc::StatusCode::UNAVAILABLE) << "errors are not cached";
+  api_down = false;
+  EXPECT_EQ(publish("never-seen"), grpc::StatusCode::UNAUTHENTICATED);
+  const auto metrics = mx::testing::HttpGet((*server)->metrics_port(), "/metrics").body;
+  EXPECT_NE(metrics.find("mxd_auth_rejections_total{reason=\"verifier_unavailable\"} 2"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("sa-jwt"), std::string::npos);
+}
+
+TEST(AuthServer, TokenReviewWithoutAKubernetesBuildOrAllowlistFailsAtStartup) {
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.metrics_listen = "";
+  config.auth.tokenreview = true;
+  config.auth.tokenreview_allow = {"ml:engine"};
+#ifndef MX_WITH_KUBERNETES
+  EXPECT_FALSE(Server::Start(config, std::make_unique<store::MemoryStore>()).ok());
+#endif
+  config.auth.tokenreview_allow = {"not an entry"};
+  EXPECT_FALSE(Server::Start(config, std::make_unique<store::MemoryStore>(), nullptr,
+                             [](const nlohmann::json&) { return nlohmann::json{}; })
+                   .ok());
 }
 
 TEST(AuthServer, AnInvalidTokenFileStopsStartup) {

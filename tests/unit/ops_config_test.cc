@@ -41,12 +41,26 @@ TEST(OpsConfig, HalfConfiguredTlsIsRejected) {
   EXPECT_FALSE(ParseConfig({"--max-concurrent-streams=0"}, {}).ok());
 }
 
+TEST(OpsConfig, TokenReviewFlagsParseListsAndNeedAnAllowlist) {
+  auto c = ParseConfig({"--auth-tokenreview", "--auth-tokenreview-allow=ml:engine, ml:dash=reader",
+                        "--auth-tokenreview-audiences=mxd"},
+                       {{"MX_AUTH_TOKENREVIEW_CACHE_TTL_SECS", "30"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->auth.enabled());
+  EXPECT_EQ(c->auth.tokenreview_allow, (std::vector<std::string>{"ml:engine", "ml:dash=reader"}));
+  EXPECT_EQ(c->auth.tokenreview_audiences, std::vector<std::string>{"mxd"});
+  EXPECT_EQ(c->auth.tokenreview_cache_ttl, std::chrono::seconds(30));
+  EXPECT_NE(DescribeConfig(*c).find("auth=tokenreview"), std::string::npos);
+  EXPECT_FALSE(ParseConfig({"--auth-tokenreview"}, {}).ok());
+}
+
 TEST(OpsConfig, HelpListsEveryNewFlagWithItsEnvironmentName) {
   const std::string help = UsageText();
   for (const char* text :
        {"--metrics-listen", "MX_METRICS_LISTEN", "--tls-cert-file", "MX_TLS_CERT_FILE",
         "--tls-key-file", "--tls-client-ca-file", "--tls-reload-interval-secs",
-        "--auth-token-file", "MX_AUTH_TOKEN_FILE", "--max-concurrent-streams"}) {
+        "--auth-token-file", "MX_AUTH_TOKEN_FILE", "--max-concurrent-streams",
+        "--auth-tokenreview", "MX_AUTH_TOKENREVIEW_ALLOW", "--auth-tokenreview-audiences"}) {
     EXPECT_NE(help.find(text), std::string::npos) << text;
   }
 }
