@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <memory>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "p2p.pb.h"
+#include "spdlog/spdlog.h"
 #include "server/metadata_service.h"
 #include "store/memory/memory_store.h"
 
@@ -24,6 +27,13 @@ struct World {
 // Fresh state every few thousand inputs so memory stays bounded.
 World& Fresh() {
   static World world;
+  static const bool quiet = [] {
+    // Logging every publish and every bad UTF-8 string would dominate the run.
+    spdlog::set_level(spdlog::level::off);
+    google::protobuf::SetLogHandler(nullptr);
+    return true;
+  }();
+  (void)quiet;
   if (world.service == nullptr || ++world.runs % 4096 == 0) {
     world.service.reset();
     world.store = std::make_unique<mx::store::MemoryStore>();
