@@ -68,7 +68,7 @@ absl::Status HttpEndpoint::Start(const std::string& listen) {
   // stop() is a no-op until the listener loop runs; wait for it (bounded).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!http_->is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return absl::OkStatus();
 }
