@@ -25,7 +25,7 @@ constexpr char kLate[] = "tok-added-later-0123456789";
 class AuthServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = mx::testing::MakeTempDir();
+    dir_ = mx::testing::NewTempDir();
     token_file_ = dir_ + "/tokens.csv";
     mx::testing::WriteFile(token_file_, std::string("# mxd tokens\n") + kReader +
                                             ",dashboards,reader\n" + kPubA +
@@ -132,14 +132,14 @@ TEST_F(AuthServerTest, HealthChecksNeedNoToken) {
                       status = s;
                       done = true;
                     });
-  ASSERT_TRUE(mx::testing::WaitFor([&] { return done.load(); }));
+  ASSERT_TRUE(mx::testing::PollUntil([&] { return done.load(); }));
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 TEST_F(AuthServerTest, TokenFileEditsTakeEffectWithoutRestart) {
   EXPECT_EQ(List(kLate).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   mx::testing::WriteFile(token_file_, std::string(kLate) + ",newcomer,reader\n");
-  EXPECT_TRUE(mx::testing::WaitFor([&] { return List(kLate).ok(); }));
+  EXPECT_TRUE(mx::testing::PollUntil([&] { return List(kLate).ok(); }));
   EXPECT_EQ(List(kReader).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
@@ -219,7 +219,7 @@ TEST(AuthServer, TokenReviewWithoutAKubernetesBuildOrAllowlistFailsAtStartup) {
 }
 
 TEST(AuthServer, AnInvalidTokenFileStopsStartup) {
-  const std::string dir = mx::testing::MakeTempDir();
+  const std::string dir = mx::testing::NewTempDir();
   mx::testing::WriteFile(dir + "/tokens", "tok-0123456789abcdef,name,root\n");
   ServerConfig config;
   config.listen = "127.0.0.1:0";

@@ -113,10 +113,10 @@ TEST_F(OpsEndpointTest, UnknownMethodsAreFoldedIntoOneLabel) {
                         status = s;
                         done = true;
                       });
-    ASSERT_TRUE(mx::testing::WaitFor([&] { return done.load(); }));
+    ASSERT_TRUE(mx::testing::PollUntil([&] { return done.load(); }));
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   }
-  ASSERT_TRUE(mx::testing::WaitFor([&] {
+  ASSERT_TRUE(mx::testing::PollUntil([&] {
     return Scrape().Sum("mxd_rpcs_total", {{"service", "other"}, {"code", "UNIMPLEMENTED"}}) == 2;
   }));
   EXPECT_FALSE(Scrape().Has("mxd_rpcs_total", {{"method", "Nope"}}));
@@ -126,14 +126,14 @@ TEST_F(OpsEndpointTest, ReadyzFollowsStoreHealthWhileHealthzStaysUp) {
   EXPECT_EQ(HttpGet(server_->metrics_port(), "/healthz").status, 200);
   EXPECT_EQ(HttpGet(server_->metrics_port(), "/readyz").status, 200);
   down_ = true;
-  EXPECT_TRUE(mx::testing::WaitFor(
+  EXPECT_TRUE(mx::testing::PollUntil(
       [&] { return HttpGet(server_->metrics_port(), "/readyz").status == 503; }));
   EXPECT_EQ(HttpGet(server_->metrics_port(), "/healthz").status, 200);
   EXPECT_GE(Scrape().Sum("mxd_store_errors_total",
                          {{"operation", "CheckHealth"}, {"code", "UNAVAILABLE"}}), 1);
   EXPECT_EQ(Scrape().Sum("mxd_ready"), 0);
   down_ = false;
-  EXPECT_TRUE(mx::testing::WaitFor(
+  EXPECT_TRUE(mx::testing::PollUntil(
       [&] { return HttpGet(server_->metrics_port(), "/readyz").status == 200; }));
 }
 

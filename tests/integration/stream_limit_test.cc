@@ -99,11 +99,11 @@ int MaxInFlight(int max_streams, int calls) {
   // Wait until as many calls as allowed are inside, then give any extra
   // call a bounded chance to get in too (it must not, under the cap).
   const int expected = std::min(max_streams, calls);
-  EXPECT_TRUE(mx::testing::WaitFor([&] { return gate->inside() >= expected; }));
-  mx::testing::WaitFor([&] { return gate->inside() > expected; }, std::chrono::milliseconds(300));
+  EXPECT_TRUE(mx::testing::PollUntil([&] { return gate->inside() >= expected; }));
+  mx::testing::PollUntil([&] { return gate->inside() > expected; }, std::chrono::milliseconds(300));
   const int seen = gate->max_inside();
   gate->Open();
-  EXPECT_TRUE(mx::testing::WaitFor([&] { return done.load() == calls; }));
+  EXPECT_TRUE(mx::testing::PollUntil([&] { return done.load() == calls; }));
   EXPECT_EQ(ok.load(), calls) << "calls over the cap wait, they do not fail";
   return seen;
 }

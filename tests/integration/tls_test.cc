@@ -18,7 +18,7 @@ namespace {
 
 namespace p2p = model_express::p2p;
 using mx::testing::RunShell;
-using mx::testing::WaitFor;
+using mx::testing::PollUntil;
 
 std::string Read(const std::string& path) {
   std::ifstream in(path);
@@ -30,7 +30,7 @@ std::string Read(const std::string& path) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = mx::testing::MakeTempDir();
+    dir_ = mx::testing::NewTempDir();
     ASSERT_FALSE(dir_.empty());
     ASSERT_TRUE(MakeCa("ca1"));
     ASSERT_TRUE(MakeCa("ca2"));
@@ -142,7 +142,7 @@ TEST_F(TlsTest, RotatedCertificateOnDiskIsServedWithoutRestart) {
   ASSERT_TRUE(RunShell("cp " + P("server2.key") + " " + P("tls.key.new") + " && cp " +
                   P("server2.crt") + " " + P("tls.crt.new") + " && mv " + P("tls.key.new") + " " +
                   P("tls.key") + " && mv " + P("tls.crt.new") + " " + P("tls.crt")));
-  EXPECT_TRUE(WaitFor(
+  EXPECT_TRUE(PollUntil(
       [&] {
         std::string now;
         return Call(Tls("ca2"), &now).ok() && now == "mxd-two";
@@ -152,7 +152,7 @@ TEST_F(TlsTest, RotatedCertificateOnDiskIsServedWithoutRestart) {
 }
 
 TEST(TlsConfigCheck, MismatchedKeyAndMissingFilesFailAtStartup) {
-  const std::string dir = mx::testing::MakeTempDir();
+  const std::string dir = mx::testing::NewTempDir();
   ASSERT_TRUE(RunShell("cd " + dir +
                   " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
                   "-keyout a.key -out a.crt -days 1 -subj /CN=a 2>/dev/null && openssl req -x509 "

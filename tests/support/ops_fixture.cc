@@ -36,7 +36,7 @@ HttpReply HttpGet(int port, const std::string& path) {
   return {res->status, res->body};
 }
 
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+bool PollUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (condition()) return true;
@@ -45,7 +45,7 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
   }
 }
 
-std::string MakeTempDir() {
+std::string NewTempDir() {
   const char* base = std::getenv("TMPDIR");
   std::string templ = std::string(base && *base ? base : "/tmp") + "/mx-ops-XXXXXX";
   char* made = mkdtemp(templ.data());

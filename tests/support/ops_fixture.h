@@ -22,11 +22,11 @@ struct HttpReply {
 HttpReply HttpGet(int port, const std::string& path);
 
 // Polls `condition` until true or `timeout`; returns the last result.
-bool WaitFor(const std::function<bool()>& condition,
+bool PollUntil(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // A fresh directory under TMPDIR, removed by the caller (or left for CI).
-std::string MakeTempDir();
+std::string NewTempDir();
 
 // Runs a shell command; true on exit status 0.
 bool RunShell(const std::string& command);

@@ -37,7 +37,7 @@ TEST(TokenFileParser, RejectsBadLinesWithoutEchoingTheToken) {
 }
 
 TEST(TokenFile, EditsOnDiskAreReloadedAndBadEditsKeepTheOldTable) {
-  const std::string dir = mx::testing::MakeTempDir();
+  const std::string dir = mx::testing::NewTempDir();
   const std::string path = dir + "/tokens";
   mx::testing::WriteFile(path, std::string(kReaderToken) + ",dash,reader\n");
   TokenFile tokens(path, std::chrono::milliseconds(0));
@@ -46,7 +46,7 @@ TEST(TokenFile, EditsOnDiskAreReloadedAndBadEditsKeepTheOldTable) {
   EXPECT_FALSE(tokens.Lookup(kPublisherToken).has_value());
 
   mx::testing::WriteFile(path, std::string(kPublisherToken) + ",eng,publisher\n");
-  EXPECT_TRUE(mx::testing::WaitFor([&] { return tokens.Lookup(kPublisherToken).has_value(); }));
+  EXPECT_TRUE(mx::testing::PollUntil([&] { return tokens.Lookup(kPublisherToken).has_value(); }));
   EXPECT_FALSE(tokens.Lookup(kReaderToken).has_value()) << "removed tokens stop working";
 
   mx::testing::WriteFile(path, "garbage line that does not parse\n");
