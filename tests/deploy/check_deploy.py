@@ -57,8 +57,14 @@ class Manifests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.flags, cls.envs, cls.defaults = mxd_help()
-        cls.cluster = render(os.path.join(DEPLOY, "kubernetes"))
-        cls.sidecar = render(os.path.join(DEPLOY, "kubernetes", "sidecar"))
+        k8s = os.path.join(DEPLOY, "kubernetes")
+        # Cluster-service variants: the ConfigMap store (top level, once its
+        # manifests are listed) and the Redis store.
+        cls.variants = {"configmap-store": render(k8s),
+                        "redis-store": render(os.path.join(k8s, "redis-store"))}
+        cls.cluster = cls.variants["redis-store"]
+        cls.sidecar = render(os.path.join(k8s, "sidecar"))
+        cls.all = list(cls.variants.values()) + [cls.sidecar]
 
     def mxd_containers(self, docs):
         found = []
@@ -78,14 +84,18 @@ class Manifests(unittest.TestCase):
             self.assertIn(f, self.flags)
         self.assertIn("MX_METADATA_BACKEND", self.envs)
 
-    def test_cluster_kustomization_has_the_expected_kinds(self):
-        kinds = sorted({d["kind"] for d in self.cluster})
-        for k in ("ConfigMap", "Deployment", "PodDisruptionBudget", "Service"):
-            self.assertIn(k, kinds)
-        self.assertTrue(self.mxd_containers(self.cluster))
+    def test_cluster_kustomizations_have_the_expected_kinds(self):
+        for name, docs in self.variants.items():
+            kinds = sorted({d["kind"] for d in docs})
+            for k in ("ConfigMap", "PodDisruptionBudget"):
+                self.assertIn(k, kinds, name)
+            if name == "redis-store" or "Deployment" in kinds:
+                for k in ("Deployment", "Service"):
+                    self.assertIn(k, kinds, name)
+                self.assertTrue(self.mxd_containers(docs), name)
 
     def test_every_flag_and_env_in_the_manifests_is_one_mxd_accepts(self):
-        for docs in (self.cluster, self.sidecar):
+        for docs in self.all:
             cms = self.config_maps(docs)
             for d, c in self.mxd_containers(docs):
                 for a in c.get("args", []) + c.get("command", [])[1:]:
@@ -102,21 +112,23 @@ class Manifests(unittest.TestCase):
 
     def test_env_values_parse_with_the_real_binary(self):
         # mxd rejects bad values at startup: feed it each ConfigMap with --help.
-        for docs in (self.cluster, self.sidecar):
+        for docs in self.all:
             for data in self.config_maps(docs).values():
                 env = dict(os.environ, **{k: str(v) for k, v in data.items()})
                 r = subprocess.run([MXD, "--help"], env=env, capture_output=True, text=True)
                 self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_probes_and_ports_match_what_mxd_serves(self):
-        services = [d for d in self.cluster if d["kind"] == "Service"]
-        for docs in (self.cluster, self.sidecar):
+        for docs in self.all:
+            services = [d for d in docs if d["kind"] == "Service"]
+            is_cluster = docs is not self.sidecar
             for d, c in self.mxd_containers(docs):
                 args = c.get("args", [])
                 ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
                 listen = flag_value(args, "listen") or self.defaults["listen"]
                 metrics = flag_value(args, "metrics-listen") or self.defaults["metrics-listen"]
-                self.assertEqual(ports.get("metrics"), int(metrics.rsplit(":", 1)[1]))
+                if "metrics" in ports:
+                    self.assertEqual(ports["metrics"], int(metrics.rsplit(":", 1)[1]))
                 if "grpc" in ports:
                     self.assertEqual(ports["grpc"], int(listen.rsplit(":", 1)[1]))
                 for probe_name in ("readinessProbe", "livenessProbe"):
@@ -126,12 +138,14 @@ class Manifests(unittest.TestCase):
                         self.assertEqual(probe["grpc"]["port"], ports["grpc"])
                         self.assertIn(probe["grpc"].get("service", ""), ("", SERVICE))
                         self.assertFalse(listen.startswith("127."), "gRPC probe on loopback")
+                    elif "tcpSocket" in probe:
+                        self.assertIn(probe["tcpSocket"]["port"], list(ports) + list(ports.values()))
                     else:
                         http = probe["httpGet"]
                         self.assertIn(http["path"], ("/healthz", "/readyz"))
                         self.assertIn(http["port"], ("metrics", ports.get("metrics")))
                 self.assertIn("requests", c.get("resources", {}))
-                if docs is self.cluster:
+                if is_cluster:
                     self.assertIn("grpc", c["readinessProbe"], "cluster readiness is gRPC health")
                     labels = d["spec"]["template"]["metadata"]["labels"]
                     matching = [s for s in services
@@ -142,12 +156,16 @@ class Manifests(unittest.TestCase):
                             self.assertIn(p["targetPort"], list(ports) + list(ports.values()))
 
     def test_disruption_budget_selects_the_mxd_pods(self):
-        pdbs = [d for d in self.cluster if d["kind"] == "PodDisruptionBudget"]
-        self.assertTrue(pdbs)
-        labels = [d["spec"]["template"]["metadata"]["labels"] for d, _ in self.mxd_containers(self.cluster)]
-        for pdb in pdbs:
-            sel = pdb["spec"]["selector"]["matchLabels"]
-            self.assertTrue(any(all(l.get(k) == v for k, v in sel.items()) for l in labels))
+        for docs in self.variants.values():
+            pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+            self.assertTrue(pdbs)
+            labels = [d["spec"]["template"]["metadata"]["labels"]
+                      for d, _ in self.mxd_containers(docs)]
+            if not labels:
+                continue  # ConfigMap-store manifests not listed yet
+            for pdb in pdbs:
+                sel = pdb["spec"]["selector"]["matchLabels"]
+                self.assertTrue(any(all(l.get(k) == v for k, v in sel.items()) for l in labels))
 
     def test_compose_file_uses_real_flags_and_envs(self):
         with open(os.path.join(DEPLOY, "compose.yaml")) as f:
