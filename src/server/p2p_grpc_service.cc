@@ -39,16 +39,18 @@ grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
     absl::MutexLock lock(&mu_);
     --in_flight_;
   };
-  Caller caller;
-  if (authenticate_) {
-    auto who = authenticate_(context, method);
-    if (!who.ok()) {
-      finish(ToGrpcStatus(who.status()));
-      return reactor;
+  // Authentication runs with the call, on the store pool when calls may
+  // block: a TokenReview is a network round trip.
+  auto run = [this, context, finish, method, work = std::move(work)] {
+    Caller caller;
+    if (authenticate_) {
+      auto who = authenticate_(context, method);
+      if (!who.ok()) {
+        finish(ToGrpcStatus(who.status()));
+        return;
+      }
+      caller = *std::move(who);
     }
-    caller = *std::move(who);
-  }
-  auto run = [finish, method, caller = std::move(caller), work = std::move(work)] {
     const absl::Status status = work(caller);
     if (!status.ok() && !absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
       spdlog::warn("{} failed: {}", method, status.ToString());

@@ -130,7 +130,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!credentials.ok()) return credentials.status();
   server->service_ = std::make_unique<MetadataService>(server->store_.get(),
                                                        config.reaper.heartbeat_timeout);
-  const bool blocking = server->store_->MayBlock();
+  // TokenReview auth blocks on the API server, so calls then leave gRPC's
+  // threads even on the memory store.
+  const bool blocking = server->store_->MayBlock() || config.auth.tokenreview;
   if (blocking) {
     server->pool_ = std::make_unique<ThreadPool>(config.store_threads, kMaxQueuedStoreCalls);
   }
