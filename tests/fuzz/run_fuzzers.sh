@@ -19,7 +19,19 @@ OUT=${MX_FUZZ_BUILD_DIR:-$REPO/build-fuzz}
 JOBS=${MX_FUZZ_JOBS:-2}
 CC=${CC:-clang-14}
 CXX=${CXX:-clang++-14}
-TARGETS=${MX_FUZZ_TARGETS:-"publishmetadata listsources getmetadata updatestatus token_file"}
+# The store decoders are fuzzed when those stores are in the tree.
+WITH_REDIS=OFF
+WITH_K8S=OFF
+DEFAULT_TARGETS="publishmetadata listsources getmetadata updatestatus token_file"
+if [ -f "$REPO/src/store/redis/CMakeLists.txt" ]; then
+  WITH_REDIS=ON
+  DEFAULT_TARGETS="$DEFAULT_TARGETS redis_codec"
+fi
+if [ -f "$REPO/src/store/kubernetes/CMakeLists.txt" ]; then
+  WITH_K8S=ON
+  DEFAULT_TARGETS="$DEFAULT_TARGETS k8s_objects"
+fi
+TARGETS=${MX_FUZZ_TARGETS:-$DEFAULT_TARGETS}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 GENERATOR=
@@ -28,6 +40,7 @@ command -v ninja >/dev/null 2>&1 && GENERATOR="-G Ninja"
 # sees inside the code under test, not only the entry point.
 CC=$CC CXX=$CXX cmake -S "$REPO" -B "$OUT" $GENERATOR -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMX_BUILD_FUZZERS=ON -DMX_BUILD_TESTS=OFF -DMX_BUILD_BENCHMARKS=OFF \
+  -DMX_WITH_REDIS=$WITH_REDIS -DMX_WITH_KUBERNETES=$WITH_K8S \
   -DCMAKE_C_FLAGS="$SAN -fsanitize=fuzzer-no-link" \
   -DCMAKE_CXX_FLAGS="$SAN -fsanitize=fuzzer-no-link" \
   -DCMAKE_EXE_LINKER_FLAGS="$SAN" >/dev/null
