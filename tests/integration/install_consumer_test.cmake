@@ -1,7 +1,7 @@
 # ctest -P script: install the build tree into a temporary prefix, then
 # build and run tests/integration/consumer against it with find_package, and
 # check the pkg-config file resolves.
-# Inputs: BUILD_DIR, SOURCE_DIR, WORK_DIR.
+# Inputs: BUILD_DIR, SOURCE_DIR, WORK_DIR, CXX.
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}"
@@ -34,6 +34,16 @@ if(PKG_CONFIG)
                   OUTPUT_VARIABLE flags COMMAND_ERROR_IS_FATAL ANY)
   if(NOT flags MATCHES "-lmx_client" OR NOT flags MATCHES "mx/proto")
     message(FATAL_ERROR "pkg-config mxclient gave: ${flags}")
+  endif()
+  # Build the same consumer without CMake, from the pkg-config flags alone.
+  separate_arguments(flag_list UNIX_COMMAND "${flags}")
+  execute_process(COMMAND ${CXX} -std=c++17 "${SOURCE_DIR}/tests/integration/consumer/main.cc"
+                          -o "${WORK_DIR}/consumer_pc" ${flag_list}
+                  COMMAND_ERROR_IS_FATAL ANY)
+  execute_process(COMMAND "${WORK_DIR}/consumer_pc" OUTPUT_VARIABLE pc_out
+                  COMMAND_ERROR_IS_FATAL ANY)
+  if(NOT pc_out STREQUAL out)
+    message(FATAL_ERROR "pkg-config consumer printed: ${pc_out}")
   endif()
 endif()
 message(STATUS "consumer built against ${prefix} and ran: OK")
