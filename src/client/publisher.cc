@@ -88,21 +88,16 @@ void SourcePublisher::Run() {
     absl::Status result;
     bool rejected = false;
     bool republish_now = false;
-    if (!on_server) {
+    bool published_now = false;
+    const bool publishing = !on_server;
+    if (publishing) {
       publish.mutable_worker()->set_status(status);
       auto id = client_->Publish(publish, call);
       result = id.status();
       rejected = absl::IsInvalidArgument(result);
       if (id.ok()) {
-        on_server = true;
+        on_server = published_now = true;
         source_id = *id;
-      }
-      absl::MutexLock lock(&mu_);
-      rejected_ = rejected;
-      if (id.ok()) {
-        published_ = true;
-        ++stats_.publishes;
-        stats_.mx_source_id = source_id;
       }
     } else {
       result = client_->UpdateStatus(source_id, publish.worker_id(), rank, status, call);
@@ -110,13 +105,21 @@ void SourcePublisher::Run() {
         on_server = false;  // the server lost the record (restart, reaped): publish again
         republish_now = true;
       }
-      absl::MutexLock lock(&mu_);
-      if (result.ok()) ++stats_.heartbeats;
     }
-    if (!result.ok()) {
+    {
+      // One critical section, so WaitPublished never sees rejected_ without its error.
       absl::MutexLock lock(&mu_);
-      ++stats_.failures;
-      stats_.last_error = result;
+      if (published_now) {
+        published_ = true;
+        ++stats_.publishes;
+        stats_.mx_source_id = source_id;
+      } else if (result.ok()) {
+        ++stats_.heartbeats;
+      } else {
+        ++stats_.failures;
+        stats_.last_error = result;
+      }
+      if (publishing) rejected_ = rejected;
     }
 
     std::chrono::milliseconds wait;
