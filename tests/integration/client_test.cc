@@ -123,6 +123,27 @@ TEST_F(ClientTest, ListSourcesAppliesEveryFilter) {
   }
 }
 
+TEST_F(ClientTest, ManifestsLargerThanGrpcsDefaultFourMibRoundTrip) {
+  auto request = MakeRequest("org/moe", "w0");
+  auto* tensors = request.mutable_worker()->mutable_tensor_source()->mutable_tensors();
+  tensors->Clear();
+  for (int i = 0; i < 60000; ++i) {
+    auto* t = tensors->Add();
+    t->set_name("model.layers." + std::to_string(i / 256) + ".mlp.experts." +
+                std::to_string(i % 256) + ".down_proj.weight");
+    t->set_addr(0x7f0000000000ULL + static_cast<uint64_t>(i) * 65536);
+    t->set_size(65536);
+    t->set_dtype("bfloat16");
+  }
+  ASSERT_GT(request.ByteSizeLong(), 4u << 20);
+  auto id = client_->Publish(request);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto got = client_->GetMetadata(*id, "w0");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->worker().tensor_source().tensors_size(), 60000);
+  EXPECT_EQ(got->worker().tensor_source().tensors(59999).name(), tensors->Get(59999).name());
+}
+
 TEST_F(ClientTest, CheckHealthReportsServingAndUnknownServices) {
   EXPECT_EQ(client_->CheckHealth().value_or(HealthStatus::kUnknown), HealthStatus::kServing);
   EXPECT_EQ(client_->CheckHealth("model_express.p2p.P2pService").value_or(HealthStatus::kUnknown),
