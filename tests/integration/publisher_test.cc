@@ -151,7 +151,10 @@ TEST(PublisherTest, RepublishesWithinOneIntervalAfterMxdIsKilledAndRestarted) {
   const std::vector<std::string> args = {"--listen", "127.0.0.1:" + std::to_string(port),
                                          "--heartbeat-timeout-secs", "2",
                                          "--reaper-scan-interval-secs", "1"};
-  auto mxd = std::make_unique<ChildProcess>(MXD_PATH, args, log);
+  std::vector<std::string> argv = {MXD_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto mxd = std::make_unique<ChildProcess>();
+  ASSERT_TRUE(mxd->Start(argv, log));
   auto client = MakeClient(port);
   ASSERT_TRUE(WaitFor([&] { return client->CheckHealth().value_or(HealthStatus::kUnknown) ==
                                    HealthStatus::kServing; },
@@ -163,8 +166,10 @@ TEST(PublisherTest, RepublishesWithinOneIntervalAfterMxdIsKilledAndRestarted) {
   ASSERT_TRUE(publisher.WaitPublished(seconds(5)).ok());
   const std::string id = publisher.stats().mx_source_id;
 
-  mxd->Kill(SIGKILL);
-  mxd = std::make_unique<ChildProcess>(MXD_PATH, args, log);
+  mxd->Signal(SIGKILL);
+  ASSERT_TRUE(mxd->Wait(seconds(5)).has_value());
+  mxd = std::make_unique<ChildProcess>();
+  ASSERT_TRUE(mxd->Start(argv, log));
   ASSERT_TRUE(WaitFor([&] { return client->CheckHealth().value_or(HealthStatus::kUnknown) ==
                                    HealthStatus::kServing; },
                       seconds(10)));

@@ -64,16 +64,6 @@ std::shared_ptr<Client> MakeClient(int port, ClientOptions options) {
   return std::shared_ptr<Client>(std::move(*client));
 }
 
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-             std::chrono::milliseconds poll) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(poll);
-  }
-}
-
 namespace {
 
 std::vector<char*> Argv(const std::string& path, const std::vector<std::string>& args) {
@@ -99,31 +89,6 @@ std::string TempPath(const std::string& tag) {
 }
 
 }  // namespace
-
-ChildProcess::ChildProcess(const std::string& path, const std::vector<std::string>& args,
-                           const std::string& log_file) {
-  auto argv = Argv(path, args);
-  pid_ = fork();
-  if (pid_ == 0) {
-    int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    execv(path.c_str(), argv.data());
-    _exit(127);
-  }
-}
-
-ChildProcess::~ChildProcess() { Kill(SIGKILL); }
-
-void ChildProcess::Kill(int signal_number) {
-  if (pid_ <= 0) return;
-  kill(pid_, signal_number);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
 
 ProcessResult RunProcess(const std::string& path, const std::vector<std::string>& args,
                          const std::string& input, const std::map<std::string, std::string>& env) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "integration/child_process.h"  // ChildProcess, WaitFor
 #include "mx/client.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -31,24 +32,6 @@ std::unique_ptr<server::Server> StartServer(int port = 0,
 
 // A client for 127.0.0.1:`port` with test-friendly (short) retry settings.
 std::shared_ptr<Client> MakeClient(int port, ClientOptions options = {});
-
-// Polls `done` every `poll` until it is true or `timeout` passes.
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-             std::chrono::milliseconds poll = std::chrono::milliseconds(20));
-
-// A child process that is killed (SIGKILL) and reaped when destroyed.
-class ChildProcess {
- public:
-  ChildProcess(const std::string& path, const std::vector<std::string>& args,
-               const std::string& log_file);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  bool running() const { return pid_ > 0; }
-  void Kill(int signal_number);  // and reap
- private:
-  pid_t pid_ = -1;
-};
 
 struct ProcessResult {
   int exit_code = -1;
