@@ -33,7 +33,7 @@ struct PublisherOptions {
   std::chrono::milliseconds stop_deadline{2000};
   // Optional: true while the engine can serve transfers. While it returns
   // false the worker is reported STALE; READY again once it recovers.
-  // Called from the publisher's thread; must not block for long.
+  // Called from the publisher's thread; must not block for long nor call Stop().
   std::function<bool()> health_check;
   std::chrono::milliseconds health_poll_interval{1000};
 };
