@@ -1,0 +1,41 @@
+// The Lua scripts of layout version 1. Each write is one script, so Redis
+// runs it as one atomic step: no client ever sees half of a publish, and
+// the index sets change in the same step as the records they index.
+// Scripts report outcomes as an array whose first element is a code:
+// "ok", "notfound", "denied" (owner mismatch) or "changed" (lost a
+// compare-and-set). State strings are "<status>:<unix ms>", stamped from
+// the Redis server's TIME so every mxd replica shares one clock.
+#ifndef MX_STORE_REDIS_REDIS_SCRIPTS_H_
+#define MX_STORE_REDIS_REDIS_SCRIPTS_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace mx::store::redis {
+
+struct Script {
+  absl::string_view name;
+  absl::string_view body;
+  std::string sha1;  // hex, for EVALSHA
+};
+
+// KEYS: worker, summaries, states, sources, rank set, model counts.
+// ARGV: esc source, worker id, record, summary, owner, rank, status,
+//       owner-required flag ("1"/"0"), required owner.
+const Script& PublishScript();
+// KEYS: worker, states. ARGV: worker id, status, rank or "", owner-required
+//       flag, required owner, expected state or "".
+const Script& UpdateStatusScript();
+// KEYS: worker, summaries, states, sources.
+// ARGV: esc source, worker id, expected state or "".
+const Script& RemoveScript();
+// KEYS: worker, states. ARGV: worker id. Returns {} or {record, owner, state}.
+const Script& GetScript();
+// ARGV: key base ("<prefix>:"), mode ("one" | "set" | "hash"), esc source
+//       or index key, rank or "", status or "", min updated_at or "".
+// Returns a flat array: esc source, worker id, summary, state, ...
+const Script& ListScript();
+
+}  // namespace mx::store::redis
+
+#endif  // MX_STORE_REDIS_REDIS_SCRIPTS_H_
