@@ -1,51 +1,21 @@
 #include "redis_server.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <iostream>
-#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "store/redis/redis_connection.h"
 
 namespace mx::testing {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-bool WaitForExit(pid_t pid, std::chrono::milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
-}
-
-// The end of a log file, for error messages.
-std::string Tail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string all = text.str();
-  return all.size() > 600 ? all.substr(all.size() - 600) : all;
-}
-
-}  // namespace
 
 std::string RedisServer::BinaryPath() {
   const char* env = std::getenv("MX_REDIS_SERVER");
@@ -73,11 +43,11 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(RedisServerOptio
     return absl::FailedPreconditionError(absl::StrCat(
         BinaryPath(), " is missing: install Debian's redis-server (apt-get install redis-server)"));
   }
-  std::string templ = (std::filesystem::temp_directory_path() / "mx-redis-XXXXXX").string();
-  if (mkdtemp(templ.data()) == nullptr) return absl::InternalError("mkdtemp failed");
+  const std::string dir = MakeTempDir("mx-redis-");
+  if (dir.empty()) return absl::InternalError("mkdtemp failed");
   const int port = FreeLoopbackPort();
   if (port <= 0) return absl::InternalError("no free loopback port");
-  std::unique_ptr<RedisServer> server(new RedisServer(std::move(options), templ, port));
+  std::unique_ptr<RedisServer> server(new RedisServer(std::move(options), dir, port));
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;
 }
@@ -97,66 +67,49 @@ absl::Status RedisServer::Launch() {
     args.push_back(options_.password);
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  const std::string log = dir_ + "/redis.log";
-  std::vector<char*> argv;  // built before fork(): the child only execs
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  process_ = std::make_unique<ChildProcess>();
+  if (!process_->Start(args, dir_ + "/redis.log")) return absl::InternalError("fork failed");
   store::RedisOptions probe;
   probe.host = "127.0.0.1";
   probe.port = port_;
   probe.connect_timeout = std::chrono::milliseconds(200);
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return absl::InternalError(absl::StrCat("redis-server exited at start: ", Tail(log)));
-    }
-    if (auto c = store::redis::RedisConnection::Open(probe); c.ok()) {
-      // "PONG", or NOAUTH when a password is set: either way it listens.
-      // "LOADING" means the AOF is still being read: wait.
-      auto reply = (*c)->Command({"PING"});
-      if (reply.ok() && !((*reply)->type == REDIS_REPLY_ERROR &&
-                          absl::string_view((*reply)->str).substr(0, 7) == "LOADING")) {
-        return absl::OkStatus();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Up once it answers PING: "PONG", or NOAUTH when a password is set.
+  // "LOADING" means the AOF is still being read.
+  const bool up = WaitFor(
+      [&] {
+        if (!process_->running()) return true;
+        auto c = store::redis::RedisConnection::Open(probe);
+        if (!c.ok()) return false;
+        auto reply = (*c)->Command({"PING"});
+        return reply.ok() && !((*reply)->type == REDIS_REPLY_ERROR &&
+                               absl::StartsWith((*reply)->str, "LOADING"));
+      },
+      std::chrono::seconds(10));
+  if (!process_->running()) {
+    const std::string log = process_->ReadLog();
+    process_.reset();
+    return absl::InternalError(absl::StrCat("redis-server exited at start: ",
+                                            log.size() > 600 ? log.substr(log.size() - 600) : log));
   }
-  Kill();
-  return absl::DeadlineExceededError(absl::StrCat("redis-server did not answer; see ", log));
+  if (!up) {
+    Kill();
+    return absl::DeadlineExceededError("redis-server did not answer within 10 s");
+  }
+  return absl::OkStatus();
 }
 
 void RedisServer::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  WaitForExit(pid_, std::chrono::seconds(10));
-  pid_ = -1;
+  if (process_ == nullptr) return;
+  process_->Signal(SIGKILL);
+  process_->Wait(std::chrono::seconds(10));
+  process_.reset();
 }
 
 void RedisServer::Stop() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  if (!WaitForExit(pid_, std::chrono::seconds(10))) {
-    kill(pid_, SIGKILL);
-    WaitForExit(pid_, std::chrono::seconds(10));
-  }
-  pid_ = -1;
+  if (process_ == nullptr) return;
+  process_->Signal(SIGTERM);
+  process_->Wait(std::chrono::seconds(10));
+  process_.reset();  // SIGKILLs it if it did not stop in time
 }
 
 absl::Status RedisServer::Restart() {

@@ -1,17 +1,15 @@
 // A real redis-server for tests and benchmarks: started on a free loopback
-// port with its own temporary directory, stopped (and the directory
-// removed) on destruction. It dies with the process that started it
-// (PR_SET_PDEATHSIG), so a crashed test leaves no server behind.
+// port with its own temporary directory, killed (and the directory removed)
+// on destruction.
 #ifndef MX_TESTS_INTEGRATION_REDIS_SERVER_H_
 #define MX_TESTS_INTEGRATION_REDIS_SERVER_H_
-
-#include <sys/types.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "integration/child_process.h"
 #include "store/redis/redis_options.h"
 
 namespace mx::testing {
@@ -37,7 +35,7 @@ class RedisServer {
 
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
-  bool running() const { return pid_ > 0; }
+  bool running() const { return process_ != nullptr; }
 
   // SIGKILL: no shutdown, no final AOF rewrite or save.
   void Kill();
@@ -58,7 +56,7 @@ class RedisServer {
   const RedisServerOptions options_;
   const std::string dir_;
   const int port_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> process_;
 };
 
 // A free TCP port on 127.0.0.1 (bound and released at once).
