@@ -204,7 +204,7 @@ TEST_F(RedisMxdTest, TwoReapersMarkEachSilentWorkerStaleOnceAndDeleteItOnce) {
   EXPECT_EQ(CountContaining(lines, {"lua]", "\"DEL\"", "\"" + prefix_ + ":w:" + sid + ":"}),
             static_cast<size_t>(kWorkers));
   // And both reapers were really at work: each scanned (listed) the store.
-  EXPECT_GE(CountContaining(lines, {"\"set\"", "\"" + prefix_ + ":sources\""}), 4u);
+  EXPECT_GE(CountContaining(lines, {"\"SMEMBERS\"", "\"" + prefix_ + ":sources\""}), 4u);
   const std::string logs = a.process().ReadLog() + b.process().ReadLog();
   size_t stale_lines = 0, deleted_lines = 0;
   for (size_t at = 0; (at = logs.find("marked STALE", at)) != std::string::npos; ++at) ++stale_lines;

@@ -101,10 +101,14 @@ TEST_F(RedisStoreTest, RemoveAndRankChangingRepublishLeaveNoOrphanIndexEntries) 
   EXPECT_EQ(raw.Keys(prefix_),
             (std::set<std::string>{prefix_ + ":format", prefix_ + ":sources",
                                    prefix_ + ":model:m%2Fb", s + ":sum", s + ":state",
-                                   s + ":rank:2", prefix_ + ":w:" + first->source_id + ":w0"}));
+                                   prefix_ + ":w:" + first->source_id + ":w0",
+                                   prefix_ + ":r:" + first->source_id + ":w0"}));
   ListQuery by_model;
   by_model.model_name = "m/a";
   EXPECT_TRUE(store_->List(by_model)->empty());
+  ListQuery by_rank;
+  by_rank.worker_rank = 1;
+  EXPECT_TRUE(store_->List(by_rank)->empty());
   by_model.model_name = "m/b";
   EXPECT_EQ(store_->List(by_model)->size(), 1u);
 
@@ -131,7 +135,10 @@ TEST_F(RedisStoreTest, AFailedCompareAndSetOrOwnerCheckWritesNothing) {
   EXPECT_EQ(store_->Remove(KeyOf(*record), old).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(raw.Hash(worker_key), before);
   EXPECT_EQ(before.at("owner"), "alice");
-  EXPECT_EQ(raw.Keys(prefix_).count(prefix_ + ":model:m%2Fz"), 0u);
+  for (const std::string& k : raw.Keys(prefix_)) {
+    EXPECT_EQ(k.find(":model:m%2Fz"), std::string::npos) << k;
+    EXPECT_EQ(k.find(":stage:"), std::string::npos) << k;  // the refused upload is gone
+  }
   EXPECT_EQ(store_->Get(KeyOf(*record))->state, *state);
 }
 
@@ -142,7 +149,7 @@ TEST_F(RedisStoreTest, HostileIdsThatSpellKeyNamesCannotTouchOtherRecords) {
   // Worker ids spelled like this layout's keys, and source ids likewise.
   const std::vector<std::string> worker_ids = {
       "sum", "state", "rank:0", "w:" + s + ":w", ":w", s + ":w", "*", "{" + s + "}", "w%3A",
-      prefix_ + ":sources", "rec", "owner"};
+      prefix_ + ":sources", "r:" + s + ":w", "owner", "model_key"};
   for (const auto& id : worker_ids) {
     auto r = MakeRecord("m/a", id, 5, 1);
     r->owner = "mallory";

@@ -46,7 +46,7 @@ TEST(RedisKeysTest, WorkerKeysOfHostileIdsNeverMeet) {
   EXPECT_NE(keys.Worker(EscapeId("s"), "a:b"), keys.Worker(EscapeId("s:a"), "b"));
   EXPECT_NE(keys.Worker(EscapeId("x"), "sum"), keys.Summaries(EscapeId("x")));
   EXPECT_EQ(keys.Worker(EscapeId("x"), "w:1"), "mx:w:x:w%3A1");
-  EXPECT_EQ(keys.Rank("x", 3), "mx:s:x:rank:3");
+  EXPECT_EQ(keys.Summaries("x"), "mx:s:x:sum");
 }
 
 TEST(RedisKeysTest, KeyPrefixIsValidated) {

@@ -82,24 +82,43 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Open(
 }
 
 absl::StatusOr<ReplyPtr> RedisConnection::Command(const std::vector<absl::string_view>& args) {
+  auto replies = Pipeline({args});
+  if (!replies.ok()) return replies.status();
+  return std::move(replies->front());
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> RedisConnection::Pipeline(
+    const std::vector<std::vector<absl::string_view>>& commands) {
   if (broken_) return absl::UnavailableError("redis connection is broken");
   std::vector<const char*> argv;
   std::vector<size_t> argvlen;
-  argv.reserve(args.size());
-  argvlen.reserve(args.size());
-  for (absl::string_view a : args) {
-    argv.push_back(a.data());
-    argvlen.push_back(a.size());
+  for (const auto& args : commands) {
+    argv.clear();
+    argvlen.clear();
+    for (absl::string_view a : args) {
+      argv.push_back(a.data());
+      argvlen.push_back(a.size());
+    }
+    // Only buffers the command; nothing is sent until the first read.
+    if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
+                               argvlen.data()) != REDIS_OK) {
+      broken_ = true;
+      return absl::UnavailableError("redis: cannot buffer a command");
+    }
   }
-  ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
-      context_.get(), static_cast<int>(argv.size()), argv.data(), argvlen.data())));
-  if (reply == nullptr) {
-    broken_ = true;
-    std::string why = context_->errstr;
-    if (absl::StrContains(why, "temporarily unavailable")) why = "command timed out";
-    return absl::UnavailableError(absl::StrCat("redis: ", why));
+  std::vector<ReplyPtr> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(context_.get(), &reply) != REDIS_OK || reply == nullptr) {
+      broken_ = true;
+      std::string why = context_->errstr;
+      if (absl::StrContains(why, "temporarily unavailable")) why = "command timed out";
+      return absl::UnavailableError(absl::StrCat("redis: ", why));
+    }
+    replies.emplace_back(static_cast<redisReply*>(reply));
   }
-  return reply;
+  return replies;
 }
 
 absl::StatusOr<ReplyPtr> RedisConnection::CommandWithTimeout(

@@ -38,6 +38,11 @@ class RedisConnection {
   // error reply is returned as a reply of type REDIS_REPLY_ERROR.
   absl::StatusOr<ReplyPtr> Command(const std::vector<absl::string_view>& args);
 
+  // Sends every command in one write and reads their replies in order (one
+  // round trip). Errors as for Command().
+  absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
+      const std::vector<std::vector<absl::string_view>>& commands);
+
   // Same as Command() with a different read timeout for this one call.
   absl::StatusOr<ReplyPtr> CommandWithTimeout(const std::vector<absl::string_view>& args,
                                               std::chrono::milliseconds timeout);

@@ -30,28 +30,28 @@ class KeySpace {
  public:
   explicit KeySpace(std::string prefix) : base_(std::move(prefix) + ":") {}
 
-  // "<prefix>:" — the Lua listing script appends per-source names to it.
-  const std::string& base() const { return base_; }
-
   std::string Format() const { return base_ + "format"; }
   std::string Sources() const { return base_ + "sources"; }
   std::string Model(absl::string_view model_name) const {
     return base_ + "model:" + EscapeId(model_name);
   }
-  // Per-source keys take the already escaped source id (as stored in the
-  // sources set) so the Lua listing script can build the same names.
+  // Per-source keys take the escaped source id, as the indexes hold it.
   std::string Summaries(absl::string_view esc_source) const {
     return base_ + "s:" + std::string(esc_source) + ":sum";
   }
   std::string States(absl::string_view esc_source) const {
     return base_ + "s:" + std::string(esc_source) + ":state";
   }
-  std::string Rank(absl::string_view esc_source, uint32_t rank) const {
-    return base_ + "s:" + std::string(esc_source) + ":rank:" + std::to_string(rank);
-  }
+  // Bookkeeping of one worker: owner, rank, the model index it counts in.
   std::string Worker(absl::string_view esc_source, absl::string_view worker_id) const {
     return base_ + "w:" + std::string(esc_source) + ":" + EscapeId(worker_id);
   }
+  // The record payload (tensors): a plain string, never read by a script.
+  std::string Record(absl::string_view esc_source, absl::string_view worker_id) const {
+    return base_ + "r:" + std::string(esc_source) + ":" + EscapeId(worker_id);
+  }
+  // Where a publish uploads its payload before the script moves it in place.
+  std::string Stage(absl::string_view token) const { return base_ + "stage:" + std::string(token); }
 
  private:
   std::string base_;

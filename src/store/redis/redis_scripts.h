@@ -1,6 +1,8 @@
 // The Lua scripts of layout version 1. Each write is one script, so Redis
 // runs it as one atomic step: no client ever sees half of a publish, and
-// the index sets change in the same step as the records they index.
+// the indexes change in the same step as the records they index. Reads
+// use MULTI/EXEC instead: large values and long listings are much cheaper
+// outside Lua.
 // Scripts report outcomes as an array whose first element is a code:
 // "ok", "notfound", "denied" (owner mismatch) or "changed" (lost a
 // compare-and-set). State strings are "<status>:<unix ms>", stamped from
@@ -19,22 +21,18 @@ struct Script {
   std::string sha1;  // hex, for EVALSHA
 };
 
-// KEYS: worker, summaries, states, sources, rank set, model counts.
-// ARGV: esc source, worker id, record, summary, owner, rank, status,
+// KEYS: worker, record, staged record, summaries, states, sources, model
+//       counts.
+// ARGV: esc source, worker id, summary, owner, rank, status,
 //       owner-required flag ("1"/"0"), required owner.
+// "nostage" when the staged record is gone (expired: retry).
 const Script& PublishScript();
 // KEYS: worker, states. ARGV: worker id, status, rank or "", owner-required
 //       flag, required owner, expected state or "".
 const Script& UpdateStatusScript();
-// KEYS: worker, summaries, states, sources.
+// KEYS: worker, record, summaries, states, sources.
 // ARGV: esc source, worker id, expected state or "".
 const Script& RemoveScript();
-// KEYS: worker, states. ARGV: worker id. Returns {} or {record, owner, state}.
-const Script& GetScript();
-// ARGV: key base ("<prefix>:"), mode ("one" | "set" | "hash"), esc source
-//       or index key, rank or "", status or "", min updated_at or "".
-// Returns a flat array: esc source, worker id, summary, state, ...
-const Script& ListScript();
 
 }  // namespace mx::store::redis
 

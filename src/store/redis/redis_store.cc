@@ -1,9 +1,11 @@
 #include "store/redis/redis_store.h"
 
 #include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -26,6 +28,16 @@ absl::string_view Str(const redisReply* r) { return {r->str, r->len}; }
 
 bool IsString(const redisReply* r) {
   return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+
+// A staged payload that no script claimed (the mxd died mid-publish)
+// expires after this long.
+constexpr absl::string_view kStageTtlMs = "60000";
+
+// 128 random bits, hex: names one publish's staging key.
+std::string StageToken() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16), absl::Hex(rng(), absl::kZeroPad16));
 }
 
 absl::Status Malformed(absl::string_view what) {
@@ -55,6 +67,9 @@ absl::Status OutcomeStatus(const Outcome& outcome) {
     return absl::PermissionDeniedError("worker is owned by another principal");
   }
   if (outcome.code == "changed") return absl::FailedPreconditionError("worker state changed");
+  if (outcome.code == "nostage") {
+    return absl::UnavailableError("redis: the uploaded record expired before it was published");
+  }
   return absl::InternalError(absl::StrCat("redis script answered '", outcome.code, "'"));
 }
 
@@ -100,14 +115,16 @@ class RedisStore final : public Store {
     const std::string status = std::to_string(static_cast<int>(options.status));
     const std::string rec = redis::EncodeRecord(*record);
     const std::string summary = redis::EncodeSummary(*record);
+    const std::string stage = keys_.Stage(StageToken());
     const Script& script = redis::PublishScript();
     auto outcome = EvalOutcome(
         script,
-        {keys_.Worker(src, record->worker_id), keys_.Summaries(src), keys_.States(src),
-         keys_.Sources(), keys_.Rank(src, record->worker.worker_rank()),
+        {keys_.Worker(src, record->worker_id), keys_.Record(src, record->worker_id), stage,
+         keys_.Summaries(src), keys_.States(src), keys_.Sources(),
          keys_.Model(record->identity.model_name())},
-        {src, record->worker_id, rec, summary, record->owner, rank, status,
-         options.required_owner ? "1" : "0", options.required_owner.value_or("")});
+        {src, record->worker_id, summary, record->owner, rank, status,
+         options.required_owner ? "1" : "0", options.required_owner.value_or("")},
+        {"SET", stage, rec, "PX", kStageTtlMs});
     if (!outcome.ok()) return outcome.status();
     if (absl::Status s = OutcomeStatus(*outcome); !s.ok()) return s;
     return redis::ParseState(outcome->state);
@@ -115,15 +132,25 @@ class RedisStore final : public Store {
 
   absl::StatusOr<StoredWorker> Get(const WorkerKey& key) override {
     const std::string src = EscapeId(key.source_id);
-    const Script& script = redis::GetScript();
-    auto reply = Eval(script, {keys_.Worker(src, key.worker_id), keys_.States(src)},
-                      {key.worker_id});
-    if (!reply.ok()) return reply.status();
-    const redisReply* r = reply->get();
-    if (r->type != REDIS_REPLY_ARRAY) return Malformed(script.name);
-    if (r->elements == 0) return absl::NotFoundError("worker not found");
-    if (r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_STRING || r->element[2]->type != REDIS_REPLY_STRING) {
+    const std::string record_key = keys_.Record(src, key.worker_id);
+    const std::string worker_key = keys_.Worker(src, key.worker_id);
+    const std::string states_key = keys_.States(src);
+    // One round trip, one consistent snapshot: no script, so the payload is
+    // copied once by Redis instead of through Lua.
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    auto replies = (*lease)->Pipeline({{"MULTI"},
+                                       {"GET", record_key},
+                                       {"HGET", worker_key, "owner"},
+                                       {"HGET", states_key, key.worker_id},
+                                       {"EXEC"}});
+    if (!replies.ok()) return replies.status();
+    const redisReply* r = replies->back().get();
+    if (r->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus("GET", Str(r));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return Malformed("MULTI/EXEC");
+    if (r->element[0]->type == REDIS_REPLY_NIL) return absl::NotFoundError("worker not found");
+    if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING) {
       return absl::DataLossError("redis worker record is incomplete");
     }
     auto state = redis::ParseState(Str(r->element[2]));
@@ -135,38 +162,24 @@ class RedisStore final : public Store {
   }
 
   absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) override {
-    std::string mode = "set";
-    std::string target = keys_.Sources();
+    // Which sources: the one named, or those of an index (never a SCAN).
+    std::vector<std::string> sources;
     if (query.source_id) {
-      mode = "one";
-      target = EscapeId(*query.source_id);
-    } else if (query.model_name) {
-      mode = "hash";
-      target = keys_.Model(*query.model_name);
+      sources.push_back(EscapeId(*query.source_id));
+    } else {
+      auto members = query.model_name ? Run({"HKEYS", keys_.Model(*query.model_name)})
+                                      : Run({"SMEMBERS", keys_.Sources()});
+      if (!members.ok()) return members.status();
+      const redisReply* r = members->get();
+      if (r->type != REDIS_REPLY_ARRAY) return Malformed("source index");
+      for (size_t i = 0; i < r->elements; ++i) sources.emplace_back(Str(r->element[i]));
     }
-    const Script& script = redis::ListScript();
-    auto reply = Eval(
-        script, {},
-        {keys_.base(), mode, target,
-         query.worker_rank ? std::to_string(*query.worker_rank) : "",
-         query.status ? std::to_string(static_cast<int>(*query.status)) : "",
-         query.min_updated_at_ms ? std::to_string(*query.min_updated_at_ms) : ""});
-    if (!reply.ok()) return reply.status();
-    const redisReply* r = reply->get();
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 4 != 0) return Malformed(script.name);
     std::vector<WorkerRef> refs;
-    refs.reserve(r->elements / 4);
-    for (size_t i = 0; i < r->elements; i += 4) {
-      auto source_id = redis::UnescapeId(Str(r->element[i]));
-      auto state = redis::ParseState(Str(r->element[i + 3]));
-      if (!source_id) return absl::DataLossError("redis sources index holds a corrupt id");
-      if (!state.ok()) return state.status();
-      WorkerRef ref;
-      ref.source_id = *std::move(source_id);
-      ref.worker_id = std::string(Str(r->element[i + 1]));
-      ref.state = *state;
-      if (absl::Status s = redis::DecodeSummary(Str(r->element[i + 2]), &ref); !s.ok()) return s;
-      if (Matches(query, ref)) refs.push_back(std::move(ref));
+    for (size_t first = 0; first < sources.size(); first += kSourcesPerRoundTrip) {
+      const size_t last = std::min(sources.size(), first + kSourcesPerRoundTrip);
+      if (absl::Status s = ListSources(query, &sources[first], &sources[last], &refs); !s.ok()) {
+        return s;
+      }
     }
     SortAndLimit(query, &refs);
     return refs;
@@ -190,14 +203,68 @@ class RedisStore final : public Store {
     const std::string src = EscapeId(key.source_id);
     auto outcome = EvalOutcome(
         redis::RemoveScript(),
-        {keys_.Worker(src, key.worker_id), keys_.Summaries(src), keys_.States(src),
-         keys_.Sources()},
+        {keys_.Worker(src, key.worker_id), keys_.Record(src, key.worker_id), keys_.Summaries(src),
+         keys_.States(src), keys_.Sources()},
         {src, key.worker_id, expected ? redis::FormatState(*expected) : ""});
     if (!outcome.ok()) return outcome.status();
     return OutcomeStatus(*outcome);
   }
 
  private:
+  // Sources read per round trip when listing many.
+  static constexpr size_t kSourcesPerRoundTrip = 256;
+
+  // Reads the summaries and states of [begin, end) (escaped source ids) in
+  // one round trip, each source in its own MULTI/EXEC so that a worker's
+  // summary and state come from one moment, and appends the matches.
+  absl::Status ListSources(const ListQuery& query, const std::string* begin,
+                           const std::string* end, std::vector<WorkerRef>* refs) {
+    std::vector<std::string> keys;
+    keys.reserve(2 * (end - begin));
+    std::vector<std::vector<absl::string_view>> commands;
+    for (const std::string* src = begin; src != end; ++src) {
+      keys.push_back(keys_.States(*src));
+      keys.push_back(keys_.Summaries(*src));
+    }
+    for (size_t i = 0; i < keys.size(); i += 2) {
+      commands.push_back({"MULTI"});
+      commands.push_back({"HGETALL", keys[i]});
+      commands.push_back({"HGETALL", keys[i + 1]});
+      commands.push_back({"EXEC"});
+    }
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    auto replies = (*lease)->Pipeline(commands);
+    if (!replies.ok()) return replies.status();
+    for (const std::string* src = begin; src != end; ++src) {
+      const redisReply* exec = (*replies)[4 * (src - begin) + 3].get();
+      if (exec->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus("HGETALL", Str(exec));
+      if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) return Malformed("MULTI/EXEC");
+      const redisReply* states = exec->element[0];
+      const redisReply* summaries = exec->element[1];
+      absl::flat_hash_map<absl::string_view, absl::string_view> summary_of;
+      for (size_t i = 0; i + 1 < summaries->elements; i += 2) {
+        summary_of.emplace(Str(summaries->element[i]), Str(summaries->element[i + 1]));
+      }
+      auto source_id = redis::UnescapeId(*src);
+      if (!source_id) return absl::DataLossError("redis sources index holds a corrupt id");
+      for (size_t i = 0; i + 1 < states->elements; i += 2) {
+        auto summary = summary_of.find(Str(states->element[i]));
+        if (summary == summary_of.end()) continue;
+        auto state = redis::ParseState(Str(states->element[i + 1]));
+        if (!state.ok()) return state.status();
+        WorkerRef ref;
+        ref.state = *state;
+        if (query.status && ref.state.status != *query.status) continue;
+        if (absl::Status s = redis::DecodeSummary(summary->second, &ref); !s.ok()) return s;
+        ref.source_id = *source_id;
+        ref.worker_id = std::string(summary->first);
+        if (Matches(query, ref)) refs->push_back(std::move(ref));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // One command on a pooled connection; error replies become statuses.
   absl::StatusOr<ReplyPtr> Run(const std::vector<absl::string_view>& args) {
     auto lease = pool_.Acquire();
@@ -210,18 +277,27 @@ class RedisStore final : public Store {
   }
 
   // EVALSHA, falling back to EVAL (which caches the script) after a Redis
-  // restart or SCRIPT FLUSH emptied the script cache.
+  // restart or SCRIPT FLUSH emptied the script cache. `before`, when given,
+  // is sent in the same round trip ahead of the script.
   absl::StatusOr<ReplyPtr> Eval(const Script& script, const std::vector<std::string>& keys,
-                                const std::vector<std::string>& args) {
+                                const std::vector<std::string>& args,
+                                const std::vector<absl::string_view>& before = {}) {
     const std::string numkeys = std::to_string(keys.size());
     std::vector<absl::string_view> argv = {"EVALSHA", script.sha1, numkeys};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::vector<absl::string_view>> batch;
+    if (!before.empty()) batch.push_back(before);
+    batch.push_back(argv);
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.status();
-    auto reply = (*lease)->Command(argv);
-    if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
-        absl::StartsWith(Str(reply->get()), "NOSCRIPT")) {
+    auto replies = (*lease)->Pipeline(batch);
+    if (!replies.ok()) return replies.status();
+    if (!before.empty() && replies->front()->type == REDIS_REPLY_ERROR) {
+      return redis::ErrorReplyStatus(before.front(), Str(replies->front().get()));
+    }
+    absl::StatusOr<ReplyPtr> reply = std::move(replies->back());
+    if ((*reply)->type == REDIS_REPLY_ERROR && absl::StartsWith(Str(reply->get()), "NOSCRIPT")) {
       argv[0] = "EVAL";
       argv[1] = script.body;
       reply = (*lease)->Command(argv);
@@ -233,8 +309,9 @@ class RedisStore final : public Store {
   }
 
   absl::StatusOr<Outcome> EvalOutcome(const Script& script, const std::vector<std::string>& keys,
-                                      const std::vector<std::string>& args) {
-    auto reply = Eval(script, keys, args);
+                                      const std::vector<std::string>& args,
+                                      const std::vector<absl::string_view>& before = {}) {
+    auto reply = Eval(script, keys, args, before);
     if (!reply.ok()) return reply.status();
     return ReadOutcome(script, reply->get());
   }
