@@ -3,6 +3,7 @@
 #include "store/redis/redis_store.h"
 
 #include <atomic>
+#include <iostream>
 #include <chrono>
 #include <map>
 #include <set>
@@ -327,6 +328,7 @@ void ExpectEveryCallFailsFast(Store& store, const WorkerRecord& record) {
       {"NowMs", [&] { return store.NowMs().status(); }},
       {"CheckHealth", [&] { return store.CheckHealth(); }},
   };
+  auto slowest = std::chrono::steady_clock::duration::zero();
   for (int round = 0; round < 3; ++round) {
     for (const auto& [name, call] : calls) {
       const auto start = Clock::now();
@@ -334,8 +336,11 @@ void ExpectEveryCallFailsFast(Store& store, const WorkerRecord& record) {
       const auto took = Clock::now() - start;
       EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << name << ": " << status;
       EXPECT_LT(took, std::chrono::milliseconds(1000)) << name;
+      slowest = std::max(slowest, took);
     }
   }
+  std::cout << "slowest failing call while redis was down: "
+            << std::chrono::duration_cast<std::chrono::microseconds>(slowest).count() << " us\n";
 }
 
 TEST(RedisStoreOutageTest, CallsFailFastWhileRedisIsDownAndRecoverWhenItReturns) {
@@ -366,6 +371,9 @@ TEST(RedisStoreOutageTest, CallsFailFastWhileRedisIsDownAndRecoverWhenItReturns)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(got.ok()) << "not recovered within 2 s: " << got.status();
+  std::cout << "recovered " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   Clock::now() - back).count()
+            << " ms after redis-server answered again\n";
   EXPECT_EQ(got->record->worker.tensor_source().tensors_size(), 3);
   EXPECT_TRUE(store->CheckHealth().ok());
   EXPECT_EQ(store->List({})->size(), 1u);
