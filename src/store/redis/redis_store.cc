@@ -44,6 +44,16 @@ absl::Status Malformed(absl::string_view what) {
   return absl::InternalError(absl::StrCat("redis: unexpected reply to ", what));
 }
 
+// The first error reply of a pipeline, as a status. A refused MULTI (e.g.
+// LOADING while Redis reads its AOF) surfaces here with its real reason
+// instead of as a puzzling EXEC error.
+absl::Status FirstError(absl::string_view what, const std::vector<ReplyPtr>& replies) {
+  for (const ReplyPtr& r : replies) {
+    if (r->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus(what, Str(r.get()));
+  }
+  return absl::OkStatus();
+}
+
 // What a write script answered: its code and, for "ok", the state written.
 struct Outcome {
   std::string code;
@@ -145,8 +155,8 @@ class RedisStore final : public Store {
                                        {"HGET", states_key, key.worker_id},
                                        {"EXEC"}});
     if (!replies.ok()) return replies.status();
+    if (absl::Status s = FirstError("GET", *replies); !s.ok()) return s;
     const redisReply* r = replies->back().get();
-    if (r->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus("GET", Str(r));
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return Malformed("MULTI/EXEC");
     if (r->element[0]->type == REDIS_REPLY_NIL) return absl::NotFoundError("worker not found");
     if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
@@ -236,9 +246,9 @@ class RedisStore final : public Store {
     if (!lease.ok()) return lease.status();
     auto replies = (*lease)->Pipeline(commands);
     if (!replies.ok()) return replies.status();
+    if (absl::Status s = FirstError("HGETALL", *replies); !s.ok()) return s;
     for (const std::string* src = begin; src != end; ++src) {
       const redisReply* exec = (*replies)[4 * (src - begin) + 3].get();
-      if (exec->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus("HGETALL", Str(exec));
       if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) return Malformed("MULTI/EXEC");
       const redisReply* states = exec->element[0];
       const redisReply* summaries = exec->element[1];
