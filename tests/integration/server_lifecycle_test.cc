@@ -68,7 +68,7 @@ TEST_F(ServerLifecycleTest, AStoreOutageIsUnavailableNeverAnEmptyAnswer) {
 TEST_F(ServerLifecycleTest, InFlightCallsFinishDuringShutdown) {
   StartServer(DefaultConfig(), /*may_block=*/true);
   const std::string sid = Publish(MakePublish("m", "w", 0)).mx_source_id();
-  fault_->set_delay(std::chrono::milliseconds(500));
+  fault_->set_delay(std::chrono::milliseconds(1000));
   p2p::GetMetadataRequest get;
   get.set_mx_source_id(sid);
   get.set_worker_id("w");
@@ -85,7 +85,12 @@ TEST_F(ServerLifecycleTest, InFlightCallsFinishDuringShutdown) {
     cv.notify_all();
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the call reach the store
-  server_->Shutdown();
+  std::thread shutdown([this] { server_->Shutdown(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // draining has begun
+  p2p::ListSourcesResponse refused;
+  EXPECT_EQ(stub_->ListSources(Context(), {}, &refused).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  shutdown.join();
   std::unique_lock<std::mutex> lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; }));
   EXPECT_TRUE(result.ok()) << result.error_message();
