@@ -96,7 +96,8 @@ int Main(bool quick) {
   const auto big = ToRecord(big_request);
   const std::string big_bytes = store::redis::EncodeRecord(*big);
   for (int i = 1; i < 10; ++i) {
-    small->Upsert(ToRecord(testing::MakePublish("org/bench-model", "w" + std::to_string(i), i, 100)), {});
+    auto record = ToRecord(testing::MakePublish("org/bench-model", "w" + std::to_string(i), i, 100));
+    if (!small->Upsert(record, {}).ok()) return 1;
   }
   // "large": 10,000 workers, 1,250 sources of 8 ranks, 100 tensors each.
   auto large = Connect(redis, "large");
