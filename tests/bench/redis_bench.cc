@@ -124,6 +124,14 @@ int Main(bool quick) {
   Measure("store List one source (10,000 stored)", n, 0,
           [&] { return large->List(by_source)->size() == 8; });
 
+  // The codec alone (CPU only): what the store adds to the raw round trips.
+  Measure("codec encode record + summary (3,000 tensors)", n, big_bytes.size(), [&] {
+    return !store::redis::EncodeRecord(*big).empty() && !store::redis::EncodeSummary(*big).empty();
+  });
+  Measure("codec decode record (3,000 tensors)", n, big_bytes.size(), [&] {
+    return store::redis::DecodeRecord(big->source_id, "big", big_bytes, "").ok();
+  });
+
   // Raw hiredis, same bytes, same server.
   redisContext* raw = redisConnect("127.0.0.1", redis.port());
   const std::string raw_key = "raw:big";
@@ -142,42 +150,56 @@ int Main(bool quick) {
   });
   redisFree(raw);
 
-  // Through mxd processes on the same Redis (one per key prefix).
+  // Through mxd processes on the same Redis (one per key prefix), and one
+  // mxd on the memory store for what the server adds by itself.
   const std::string dir = testing::MakeTempDir("mx-redis-bench-");
   const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
-  testing::ChildProcess small_mxd, large_mxd;
+  testing::ChildProcess small_mxd, large_mxd, memory_mxd;
   const int small_port = testing::StartMxd(
       &small_mxd, {"--store", "redis", "--redis-url", url, "--redis-key-prefix", "small"},
       dir + "/small.log");
   const int large_port = testing::StartMxd(
       &large_mxd, {"--store", "redis", "--redis-url", url, "--redis-key-prefix", "large"},
       dir + "/large.log");
-  if (small_port == 0 || large_port == 0) {
+  const int memory_port =
+      testing::StartMxd(&memory_mxd, {"--store", "memory"}, dir + "/memory.log");
+  if (small_port == 0 || large_port == 0 || memory_port == 0) {
     std::fprintf(stderr, "mxd did not start (build target mxd first); logs in %s\n", dir.c_str());
   } else {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
-    auto s = p2p::P2pService::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(small_port), grpc::InsecureChannelCredentials(), args));
-    auto l = p2p::P2pService::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(large_port), grpc::InsecureChannelCredentials(), args));
+    auto stub = [&](int port) {
+      return p2p::P2pService::NewStub(grpc::CreateCustomChannel(
+          "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+    };
+    auto l = stub(large_port);
     std::unique_ptr<grpc::ClientContext> ctx;
     const size_t request_bytes = big_request.ByteSizeLong();
-    Measure("mxd PublishMetadata (3,000 tensors)", n, request_bytes, [&] {
-      p2p::PublishMetadataResponse out;
-      return s->PublishMetadata(Fresh(&ctx), big_request, &out).ok() && out.success();
-    });
     p2p::GetMetadataRequest get;
     get.set_mx_source_id(big->source_id);
     get.set_worker_id("big");
-    Measure("mxd GetMetadata (3,000 tensors)", n, request_bytes, [&] {
-      p2p::GetMetadataResponse out;
-      return s->GetMetadata(Fresh(&ctx), get, &out).ok() && out.found();
-    });
-    Measure("mxd ListSources all (10 stored)", n, 0, [&] {
-      p2p::ListSourcesResponse out;
-      return s->ListSources(Fresh(&ctx), {}, &out).ok() && out.instances_size() == 10;
-    });
+    for (const auto& [label, port] : {std::pair<std::string, int>{"mxd", small_port},
+                                      std::pair<std::string, int>{"mxd (memory store)", memory_port}}) {
+      auto s = stub(port);
+      for (int i = 1; i < 10 && label != "mxd"; ++i) {  // the memory mxd starts empty
+        p2p::PublishMetadataResponse out;
+        s->PublishMetadata(Fresh(&ctx),
+                           testing::MakePublish("org/bench-model", "w" + std::to_string(i), i, 100),
+                           &out);
+      }
+      Measure(label + " PublishMetadata (3,000 tensors)", n, request_bytes, [&] {
+        p2p::PublishMetadataResponse out;
+        return s->PublishMetadata(Fresh(&ctx), big_request, &out).ok() && out.success();
+      });
+      Measure(label + " GetMetadata (3,000 tensors)", n, request_bytes, [&] {
+        p2p::GetMetadataResponse out;
+        return s->GetMetadata(Fresh(&ctx), get, &out).ok() && out.found();
+      });
+      Measure(label + " ListSources all (10 stored)", n, 0, [&] {
+        p2p::ListSourcesResponse out;
+        return s->ListSources(Fresh(&ctx), {}, &out).ok() && out.instances_size() == 10;
+      });
+    }
     Measure("mxd ListSources all (10,000 stored)", quick ? 5 : 30, 0, [&] {
       p2p::ListSourcesResponse out;
       return l->ListSources(Fresh(&ctx), {}, &out).ok() && out.instances_size() == 10000;
