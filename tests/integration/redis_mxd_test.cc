@@ -176,7 +176,8 @@ TEST_F(RedisMxdTest, APublishThroughOneMxdIsListedAndFetchedThroughAnother) {
 TEST_F(RedisMxdTest, TwoReapersMarkEachSilentWorkerStaleOnceAndDeleteItOnce) {
   // Counted on the Redis side: MONITOR shows every command a Lua script
   // runs, so each STALE compare-and-set that won is one HSET of a
-  // "3:<ms>" state, and each removal that won is one DEL of a worker hash.
+  // "3:<ms>" state into the source hash, and each removal that won is one
+  // DEL of a worker's keys.
   RedisMonitor monitor(redis_->port());
   const std::vector<std::string> reaper = {"--heartbeat-timeout-secs", "1",
                                            "--reaper-scan-interval-secs", "1",
@@ -199,8 +200,8 @@ TEST_F(RedisMxdTest, TwoReapersMarkEachSilentWorkerStaleOnceAndDeleteItOnce) {
   // Two more scans of each reaper, which must find nothing left to do.
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   const auto lines = monitor.StopAndGet();
-  const std::string states = "\"" + prefix_ + ":s:" + sid + ":state\"";
-  EXPECT_EQ(CountContaining(lines, {"lua]", "\"HSET\"", states, " \"3:"}),
+  const std::string source_hash = "\"" + prefix_ + ":s:" + sid + "\"";
+  EXPECT_EQ(CountContaining(lines, {"lua]", "\"HSET\"", source_hash, " \"3:"}),
             static_cast<size_t>(kWorkers));
   EXPECT_EQ(CountContaining(lines, {"lua]", "\"DEL\"", "\"" + prefix_ + ":w:" + sid + ":"}),
             static_cast<size_t>(kWorkers));

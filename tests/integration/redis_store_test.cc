@@ -101,7 +101,7 @@ TEST_F(RedisStoreTest, RemoveAndRankChangingRepublishLeaveNoOrphanIndexEntries) 
   const std::string s = prefix_ + ":s:" + first->source_id;
   EXPECT_EQ(raw.Keys(prefix_),
             (std::set<std::string>{prefix_ + ":format", prefix_ + ":sources",
-                                   prefix_ + ":model:m%2Fb", s + ":sum", s + ":state",
+                                   prefix_ + ":model:m%2Fb", s,
                                    prefix_ + ":w:" + first->source_id + ":w0",
                                    prefix_ + ":r:" + first->source_id + ":w0"}));
   ListQuery by_model;
@@ -150,7 +150,7 @@ TEST_F(RedisStoreTest, HostileIdsThatSpellKeyNamesCannotTouchOtherRecords) {
   // Worker ids spelled like this layout's keys, and source ids likewise.
   const std::vector<std::string> worker_ids = {
       "sum", "state", "rank:0", "w:" + s + ":w", ":w", s + ":w", "*", "{" + s + "}", "w%3A",
-      prefix_ + ":sources", "r:" + s + ":w", "owner", "model_key"};
+      prefix_ + ":sources", "r:" + s + ":w", "owner", "model_key", "m:w", "t:w", "m:", "t:"};
   for (const auto& id : worker_ids) {
     auto r = MakeRecord("m/a", id, 5, 1);
     r->owner = "mallory";

@@ -44,9 +44,11 @@ TEST(RedisKeysTest, WorkerKeysOfHostileIdsNeverMeet) {
   KeySpace keys("mx");
   // "s" + "a:b" against "s:a" + "b", and ids spelled like other keys.
   EXPECT_NE(keys.Worker(EscapeId("s"), "a:b"), keys.Worker(EscapeId("s:a"), "b"));
-  EXPECT_NE(keys.Worker(EscapeId("x"), "sum"), keys.Summaries(EscapeId("x")));
+  EXPECT_NE(keys.Worker(EscapeId("x"), "r"), keys.Record(EscapeId("x"), ""));
+  EXPECT_NE(keys.Source(EscapeId("w:x")), keys.Worker("x", ""));
   EXPECT_EQ(keys.Worker(EscapeId("x"), "w:1"), "mx:w:x:w%3A1");
-  EXPECT_EQ(keys.Summaries("x"), "mx:s:x:sum");
+  EXPECT_EQ(keys.Source("x"), "mx:s:x");
+  EXPECT_EQ(keys.Source(EscapeId("x:sum")), "mx:s:x%3Asum");
 }
 
 TEST(RedisKeysTest, KeyPrefixIsValidated) {

@@ -17,6 +17,10 @@ namespace mx::store::redis {
 
 inline constexpr absl::string_view kFormatVersion = "1";
 
+// Field prefixes of the per-source hash (the scripts spell them too).
+inline constexpr absl::string_view kSummaryField = "m:";
+inline constexpr absl::string_view kStateField = "t:";
+
 // %XX-escapes every byte outside [A-Za-z0-9._-].
 std::string EscapeId(absl::string_view id);
 // Inverse of EscapeId; nullopt for text EscapeId cannot produce.
@@ -36,11 +40,9 @@ class KeySpace {
     return base_ + "model:" + EscapeId(model_name);
   }
   // Per-source keys take the escaped source id, as the indexes hold it.
-  std::string Summaries(absl::string_view esc_source) const {
-    return base_ + "s:" + std::string(esc_source) + ":sum";
-  }
-  std::string States(absl::string_view esc_source) const {
-    return base_ + "s:" + std::string(esc_source) + ":state";
+  // Summaries and states of a source's workers, in one hash.
+  std::string Source(absl::string_view esc_source) const {
+    return base_ + "s:" + std::string(esc_source);
   }
   // Bookkeeping of one worker: owner, rank, the model index it counts in.
   std::string Worker(absl::string_view esc_source, absl::string_view worker_id) const {

@@ -17,24 +17,23 @@ if old[2] then
     redis.call('DEL', KEYS[3])
     return {'denied'}
   end
-  if old[2] ~= KEYS[7] then
+  if old[2] ~= KEYS[6] then
     if redis.call('HINCRBY', old[2], ARGV[1], -1) <= 0 then
       redis.call('HDEL', old[2], ARGV[1])
     end
-    redis.call('HINCRBY', KEYS[7], ARGV[1], 1)
+    redis.call('HINCRBY', KEYS[6], ARGV[1], 1)
   end
 else
-  redis.call('HINCRBY', KEYS[7], ARGV[1], 1)
+  redis.call('HINCRBY', KEYS[6], ARGV[1], 1)
 end
 local t = redis.call('TIME')
 local state = string.format('%d:%d', tonumber(ARGV[6]),
                             tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 redis.call('RENAME', KEYS[3], KEYS[2])
 redis.call('PERSIST', KEYS[2])
-redis.call('HSET', KEYS[1], 'owner', ARGV[4], 'rank', ARGV[5], 'model_key', KEYS[7])
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[5], ARGV[2], state)
-redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('HSET', KEYS[1], 'owner', ARGV[4], 'rank', ARGV[5], 'model_key', KEYS[6])
+redis.call('HSET', KEYS[4], 'm:' .. ARGV[2], ARGV[3], 't:' .. ARGV[2], state)
+redis.call('SADD', KEYS[5], ARGV[1])
 return {'ok', state}
 )lua";
 
@@ -42,29 +41,28 @@ constexpr absl::string_view kUpdateStatus = R"lua(
 local f = redis.call('HMGET', KEYS[1], 'rank', 'owner')
 if not f[1] or (ARGV[3] ~= '' and f[1] ~= ARGV[3]) then return {'notfound'} end
 if ARGV[4] == '1' and f[2] ~= ARGV[5] then return {'denied'} end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[6] then
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[2], 't:' .. ARGV[1]) ~= ARGV[6] then
   return {'changed'}
 end
 local t = redis.call('TIME')
 local state = string.format('%d:%d', tonumber(ARGV[2]),
                             tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-redis.call('HSET', KEYS[2], ARGV[1], state)
+redis.call('HSET', KEYS[2], 't:' .. ARGV[1], state)
 return {'ok', state}
 )lua";
 
 constexpr absl::string_view kRemove = R"lua(
 local model_key = redis.call('HGET', KEYS[1], 'model_key')
 if not model_key then return {'notfound'} end
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[4], ARGV[2]) ~= ARGV[3] then
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[3], 't:' .. ARGV[2]) ~= ARGV[3] then
   return {'changed'}
 end
 if redis.call('HINCRBY', model_key, ARGV[1], -1) <= 0 then
   redis.call('HDEL', model_key, ARGV[1])
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('HDEL', KEYS[4], ARGV[2])
-if redis.call('HLEN', KEYS[3]) == 0 then redis.call('SREM', KEYS[5], ARGV[1]) end
+redis.call('HDEL', KEYS[3], 'm:' .. ARGV[2], 't:' .. ARGV[2])
+if redis.call('HLEN', KEYS[3]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
 return {'ok'}
 )lua";
 

@@ -21,16 +21,18 @@ struct Script {
   std::string sha1;  // hex, for EVALSHA
 };
 
-// KEYS: worker, record, staged record, summaries, states, sources, model
-//       counts.
+// Per-source hash fields: "m:<worker id>" holds the summary, "t:<worker
+// id>" the state (kSummaryField / kStateField in redis_keys.h).
+//
+// KEYS: worker, record, staged record, source, sources, model counts.
 // ARGV: esc source, worker id, summary, owner, rank, status,
 //       owner-required flag ("1"/"0"), required owner.
 // "nostage" when the staged record is gone (expired: retry).
 const Script& PublishScript();
-// KEYS: worker, states. ARGV: worker id, status, rank or "", owner-required
+// KEYS: worker, source. ARGV: worker id, status, rank or "", owner-required
 //       flag, required owner, expected state or "".
 const Script& UpdateStatusScript();
-// KEYS: worker, record, summaries, states, sources.
+// KEYS: worker, record, source, sources.
 // ARGV: esc source, worker id, expected state or "".
 const Script& RemoveScript();
 

@@ -130,8 +130,7 @@ class RedisStore final : public Store {
     auto outcome = EvalOutcome(
         script,
         {keys_.Worker(src, record->worker_id), keys_.Record(src, record->worker_id), stage,
-         keys_.Summaries(src), keys_.States(src), keys_.Sources(),
-         keys_.Model(record->identity.model_name())},
+         keys_.Source(src), keys_.Sources(), keys_.Model(record->identity.model_name())},
         {src, record->worker_id, summary, record->owner, rank, status,
          options.required_owner ? "1" : "0", options.required_owner.value_or("")},
         {"SET", stage, rec, "PX", kStageTtlMs});
@@ -144,7 +143,8 @@ class RedisStore final : public Store {
     const std::string src = EscapeId(key.source_id);
     const std::string record_key = keys_.Record(src, key.worker_id);
     const std::string worker_key = keys_.Worker(src, key.worker_id);
-    const std::string states_key = keys_.States(src);
+    const std::string source_key = keys_.Source(src);
+    const std::string state_field = absl::StrCat(redis::kStateField, key.worker_id);
     // One round trip, one consistent snapshot: no script, so the payload is
     // copied once by Redis instead of through Lua.
     auto lease = pool_.Acquire();
@@ -152,7 +152,7 @@ class RedisStore final : public Store {
     auto replies = (*lease)->Pipeline({{"MULTI"},
                                        {"GET", record_key},
                                        {"HGET", worker_key, "owner"},
-                                       {"HGET", states_key, key.worker_id},
+                                       {"HGET", source_key, state_field},
                                        {"EXEC"}});
     if (!replies.ok()) return replies.status();
     if (absl::Status s = FirstError("GET", *replies); !s.ok()) return s;
@@ -199,7 +199,7 @@ class RedisStore final : public Store {
                                            const StatusUpdate& update) override {
     const std::string src = EscapeId(key.source_id);
     auto outcome = EvalOutcome(
-        redis::UpdateStatusScript(), {keys_.Worker(src, key.worker_id), keys_.States(src)},
+        redis::UpdateStatusScript(), {keys_.Worker(src, key.worker_id), keys_.Source(src)},
         {key.worker_id, std::to_string(static_cast<int>(update.status)),
          update.rank ? std::to_string(*update.rank) : "", update.required_owner ? "1" : "0",
          update.required_owner.value_or(""),
@@ -213,8 +213,8 @@ class RedisStore final : public Store {
     const std::string src = EscapeId(key.source_id);
     auto outcome = EvalOutcome(
         redis::RemoveScript(),
-        {keys_.Worker(src, key.worker_id), keys_.Record(src, key.worker_id), keys_.Summaries(src),
-         keys_.States(src), keys_.Sources()},
+        {keys_.Worker(src, key.worker_id), keys_.Record(src, key.worker_id), keys_.Source(src),
+         keys_.Sources()},
         {src, key.worker_id, expected ? redis::FormatState(*expected) : ""});
     if (!outcome.ok()) return outcome.status();
     return OutcomeStatus(*outcome);
@@ -222,53 +222,51 @@ class RedisStore final : public Store {
 
  private:
   // Sources read per round trip when listing many.
-  static constexpr size_t kSourcesPerRoundTrip = 256;
+  static constexpr size_t kSourcesPerRoundTrip = 512;
 
-  // Reads the summaries and states of [begin, end) (escaped source ids) in
-  // one round trip, each source in its own MULTI/EXEC so that a worker's
-  // summary and state come from one moment, and appends the matches.
+  // Reads the hashes of sources [begin, end) (escaped ids) in one round
+  // trip and appends the workers that match. One HGETALL per source: a
+  // worker's summary and state come from the same moment.
   absl::Status ListSources(const ListQuery& query, const std::string* begin,
                            const std::string* end, std::vector<WorkerRef>* refs) {
     std::vector<std::string> keys;
-    keys.reserve(2 * (end - begin));
+    keys.reserve(end - begin);
     std::vector<std::vector<absl::string_view>> commands;
-    for (const std::string* src = begin; src != end; ++src) {
-      keys.push_back(keys_.States(*src));
-      keys.push_back(keys_.Summaries(*src));
-    }
-    for (size_t i = 0; i < keys.size(); i += 2) {
-      commands.push_back({"MULTI"});
-      commands.push_back({"HGETALL", keys[i]});
-      commands.push_back({"HGETALL", keys[i + 1]});
-      commands.push_back({"EXEC"});
-    }
+    for (const std::string* src = begin; src != end; ++src) keys.push_back(keys_.Source(*src));
+    for (const std::string& key : keys) commands.push_back({"HGETALL", key});
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.status();
     auto replies = (*lease)->Pipeline(commands);
     if (!replies.ok()) return replies.status();
     if (absl::Status s = FirstError("HGETALL", *replies); !s.ok()) return s;
+    absl::flat_hash_map<absl::string_view, absl::string_view> summary_of;
     for (const std::string* src = begin; src != end; ++src) {
-      const redisReply* exec = (*replies)[4 * (src - begin) + 3].get();
-      if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) return Malformed("MULTI/EXEC");
-      const redisReply* states = exec->element[0];
-      const redisReply* summaries = exec->element[1];
-      absl::flat_hash_map<absl::string_view, absl::string_view> summary_of;
-      for (size_t i = 0; i + 1 < summaries->elements; i += 2) {
-        summary_of.emplace(Str(summaries->element[i]), Str(summaries->element[i + 1]));
+      const redisReply* hash = (*replies)[src - begin].get();
+      if (hash->type != REDIS_REPLY_ARRAY) return Malformed("HGETALL");
+      summary_of.clear();
+      for (size_t i = 0; i + 1 < hash->elements; i += 2) {
+        const absl::string_view field = Str(hash->element[i]);
+        if (absl::StartsWith(field, redis::kSummaryField)) {
+          summary_of.emplace(field.substr(redis::kSummaryField.size()),
+                             Str(hash->element[i + 1]));
+        }
       }
       auto source_id = redis::UnescapeId(*src);
       if (!source_id) return absl::DataLossError("redis sources index holds a corrupt id");
-      for (size_t i = 0; i + 1 < states->elements; i += 2) {
-        auto summary = summary_of.find(Str(states->element[i]));
+      for (size_t i = 0; i + 1 < hash->elements; i += 2) {
+        const absl::string_view field = Str(hash->element[i]);
+        if (!absl::StartsWith(field, redis::kStateField)) continue;
+        const absl::string_view worker_id = field.substr(redis::kStateField.size());
+        auto summary = summary_of.find(worker_id);
         if (summary == summary_of.end()) continue;
-        auto state = redis::ParseState(Str(states->element[i + 1]));
+        auto state = redis::ParseState(Str(hash->element[i + 1]));
         if (!state.ok()) return state.status();
+        if (query.status && state->status != *query.status) continue;
         WorkerRef ref;
         ref.state = *state;
-        if (query.status && ref.state.status != *query.status) continue;
         if (absl::Status s = redis::DecodeSummary(summary->second, &ref); !s.ok()) return s;
         ref.source_id = *source_id;
-        ref.worker_id = std::string(summary->first);
+        ref.worker_id = std::string(worker_id);
         if (Matches(query, ref)) refs->push_back(std::move(ref));
       }
     }
