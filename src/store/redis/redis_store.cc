@@ -187,7 +187,8 @@ class RedisStore final : public Store {
     std::vector<WorkerRef> refs;
     for (size_t first = 0; first < sources.size(); first += kSourcesPerRoundTrip) {
       const size_t last = std::min(sources.size(), first + kSourcesPerRoundTrip);
-      if (absl::Status s = ListSources(query, &sources[first], &sources[last], &refs); !s.ok()) {
+      if (absl::Status s = ListSources(query, sources.data() + first, sources.data() + last, &refs);
+          !s.ok()) {
         return s;
       }
     }
