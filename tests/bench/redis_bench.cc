@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -88,7 +89,9 @@ int Main(bool quick) {
     std::fprintf(stderr, "%s\n", std::string(started.status().message()).c_str());
     return 1;
   }
-  testing::RedisServer& redis = **started;
+  // Static, so that std::exit() on a failed measurement still stops it.
+  static std::unique_ptr<testing::RedisServer> server = *std::move(started);
+  testing::RedisServer& redis = *server;
 
   // "small": the 3,000-tensor worker plus 9 workers of 100 tensors: 10 stored.
   auto small = Connect(redis, "small");
@@ -175,7 +178,7 @@ int Main(bool quick) {
   // mxd on the memory store for what the server adds by itself.
   const std::string dir = testing::MakeTempDir("mx-redis-bench-");
   const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
-  testing::ChildProcess small_mxd, large_mxd, memory_mxd;
+  static testing::ChildProcess small_mxd, large_mxd, memory_mxd;
   const int small_port = testing::StartMxd(
       &small_mxd, {"--store", "redis", "--redis-url", url, "--redis-key-prefix", "small"},
       dir + "/small.log");
@@ -233,6 +236,10 @@ int Main(bool quick) {
     });
   }
 
+  if (small_port != 0 && large_port != 0 && memory_port != 0) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);  // mxd logs, kept only when a start failed
+  }
   std::printf("| operation | n | p50 µs | p90 µs | p99 µs | value bytes |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -150,6 +151,12 @@ class RedisMxdTest : public ::testing::Test {
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = *std::move(redis);
     dir_ = MakeTempDir("mx-redis-mxd-");
+  }
+  void TearDown() override {
+    if (!HasFailure()) {  // keep the mxd logs of a failed test
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
   }
   std::unique_ptr<RedisServer> redis_;
   std::string dir_;
