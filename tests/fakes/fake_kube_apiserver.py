@@ -246,11 +246,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.close_connection = True
+        expire = state.take(ns, "expire_watches")
         with state.cond:
             epoch = state.watch_epoch
             state.active_watches += 1
             initial = []
-            if since == "0":
+            if expire:
+                initial, last = None, 0
+            elif since == "0":
                 last = state.rv
                 initial = [("ADDED", o) for (r, n, _), o in sorted(state.objects.items())
                            if r == resource and (ns is None or n == ns) and selector(o)]

@@ -240,13 +240,10 @@ std::optional<HeadInfo> HeadCache::Find(const std::string& name) {
   return it->second;
 }
 
-absl::StatusOr<std::vector<WorkerRef>> HeadCache::List(const ListQuery& query,
-                                                       absl::Duration wait) {
+absl::StatusOr<std::vector<WorkerRef>> HeadCache::List(const ListQuery& query) {
   std::vector<WorkerRef> refs;
   {
-    absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return synced_ || stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+    absl::ReaderMutexLock lock(&mu_);
     if (!synced_) {
       return absl::UnavailableError("kubernetes store: cache not synced with the API server");
     }

@@ -38,8 +38,8 @@ class HeadCache {
   absl::Status Health();
 
   std::optional<HeadInfo> Find(const std::string& name);
-  // Unavailable while unsynced (after waiting up to `wait`).
-  absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query, absl::Duration wait);
+  // Unavailable while unsynced: stale data must not pass for the truth.
+  absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query);
 
   // Write-through from this replica: applied when newer than what is held.
   void Apply(const HeadInfo& head);

@@ -218,7 +218,7 @@ absl::StatusOr<StoredWorker> KubernetesStore::Get(const WorkerKey& key) {
 }
 
 absl::StatusOr<std::vector<WorkerRef>> KubernetesStore::List(const ListQuery& query) {
-  return cache_.List(query, absl::FromChrono(options_.request_timeout));
+  return cache_.List(query);
 }
 
 absl::StatusOr<WorkerState> KubernetesStore::UpdateStatus(const WorkerKey& key,
