@@ -1,0 +1,56 @@
+// mxd configuration: parsed once from flags and environment into a typed
+// struct (flags win over environment, environment over defaults).
+#ifndef MX_SERVER_CONFIG_H_
+#define MX_SERVER_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "store/factory.h"
+
+namespace mx::server {
+
+struct ReaperConfig {
+  std::chrono::seconds heartbeat_timeout{90};
+  std::chrono::seconds scan_interval{30};
+  std::chrono::seconds gc_timeout{3600};
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:8001";
+  store::StoreConfig store;
+  std::string redis_url;  // when set, wins over host/port/db/credentials
+  ReaperConfig reaper;
+  int64_t max_message_bytes = 256LL << 20;
+  bool reflection = true;
+  std::chrono::seconds shutdown_grace{10};
+  int store_threads = 16;  // workers for stores that block on network I/O
+  std::chrono::milliseconds health_poll{250};
+  std::string log_level = "info";
+  std::string log_format = "text";  // text | json
+  bool help = false;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The process environment as a map (the only place that reads environ).
+Environment ProcessEnvironment();
+
+// Parses argv (without argv[0]) and env. InvalidArgument names the bad flag
+// or variable and why; nothing is silently defaulted.
+absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
+                                         const Environment& env);
+
+// `mxd --help` text: every flag with its environment names and default.
+std::string UsageText();
+
+// One line describing the effective configuration, without secrets.
+std::string DescribeConfig(const ServerConfig& config);
+
+}  // namespace mx::server
+
+#endif  // MX_SERVER_CONFIG_H_

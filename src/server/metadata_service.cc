@@ -1,0 +1,185 @@
+#include "server/metadata_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "mx/source_id.h"
+#include "spdlog/spdlog.h"
+
+namespace mx::server {
+namespace {
+
+namespace p2p = model_express::p2p;
+
+// Ids are caller-controlled bytes: escape them before they reach a log line.
+std::string Printable(const std::string& id) {
+  constexpr size_t kMax = 128;
+  std::string escaped = absl::CHexEscape(id.size() > kMax ? id.substr(0, kMax) : id);
+  return id.size() > kMax ? escaped + "..." : escaped;
+}
+
+// Moves legacy `tensors` into `tensor_source` so every stored tensor worker
+// has one canonical list; replies fill both again.
+void NormalizeTensors(p2p::WorkerMetadata* worker) {
+  if (worker->tensors_size() > 0 && !worker->has_artifact_source()) {
+    auto* source = worker->mutable_tensor_source();
+    if (source->tensors_size() == 0) {
+      source->mutable_tensors()->Swap(worker->mutable_tensors());
+    }
+  }
+  worker->clear_tensors();
+  worker->clear_status();
+  worker->clear_updated_at();
+}
+
+}  // namespace
+
+MetadataService::MetadataService(store::Store* store, std::chrono::seconds heartbeat_timeout,
+                                 RequestLimits limits)
+    : store_(store), heartbeat_timeout_(heartbeat_timeout), limits_(limits) {}
+
+absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
+    const p2p::PublishMetadataRequest& request, const Caller& caller) {
+  p2p::PublishMetadataResponse response;
+  response.set_worker_id(request.worker_id());
+  if (std::string missing = MissingPublishField(request); !missing.empty()) {
+    response.set_success(false);
+    response.set_message(missing);
+    return response;
+  }
+  if (absl::Status s = CheckPublishLimits(request, limits_); !s.ok()) return s;
+
+  auto record = std::make_shared<store::WorkerRecord>();
+  record->identity = request.identity();
+  record->source_id = ComputeSourceId(record->identity);
+  record->worker_id = request.worker_id();
+  record->worker = request.worker();
+  NormalizeTensors(&record->worker);
+  record->pod_name = request.pod_name();
+  record->pod_uid = request.pod_uid();
+  record->pod_namespace = request.pod_namespace();
+  record->owner = caller.principal;
+
+  store::UpsertOptions options;
+  options.status = request.worker().status() == p2p::SOURCE_STATUS_UNKNOWN
+                       ? p2p::SOURCE_STATUS_INITIALIZING
+                       : request.worker().status();
+  if (!caller.may_touch_any) options.required_owner = caller.principal;
+  const std::string source_id = record->source_id;
+  const size_t tensors = static_cast<size_t>(record->worker.tensor_source().tensors_size());
+  auto state = store_->Upsert(std::move(record), options);
+  if (!state.ok()) return state.status();
+
+  spdlog::info("publish source={} worker={} rank={} model={} tensors={} status={}", source_id,
+               Printable(request.worker_id()), request.worker().worker_rank(),
+               Printable(request.identity().model_name()), tensors,
+               p2p::SourceStatus_Name(state->status));
+  response.set_success(true);
+  response.set_message("published");
+  response.set_mx_source_id(source_id);
+  return response;
+}
+
+absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
+    const p2p::ListSourcesRequest& request) {
+  store::ListQuery query;
+  if (request.has_identity() && !request.identity().model_name().empty()) {
+    query.source_id = ComputeSourceId(request.identity());
+  }
+  if (request.has_status_filter()) {
+    if (!IsKnownStatus(request.status_filter())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "status_filter ", static_cast<int>(request.status_filter()), " is not a SourceStatus"));
+    }
+    query.status = request.status_filter();
+  }
+  if (request.has_model_name_filter()) query.model_name = request.model_name_filter();
+  if (request.has_worker_rank_filter()) query.worker_rank = request.worker_rank_filter();
+  if (request.has_min_training_step()) query.min_training_step = request.min_training_step();
+  if (request.has_min_updated_at()) query.min_updated_at_ms = request.min_updated_at();
+  if (request.has_limit() && request.limit() > 0) query.limit = request.limit();
+  if (query.status == p2p::SOURCE_STATUS_READY) {
+    // A READY worker that stopped heart-beating is not ready.
+    auto now = store_->NowMs();
+    if (!now.ok()) return now.status();
+    const int64_t fresh_after =
+        *now - std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat_timeout_).count();
+    query.min_updated_at_ms = std::max(query.min_updated_at_ms.value_or(fresh_after), fresh_after);
+  }
+
+  auto refs = store_->List(query);
+  if (!refs.ok()) return refs.status();
+  p2p::ListSourcesResponse response;
+  response.mutable_instances()->Reserve(static_cast<int>(refs->size()));
+  for (auto& ref : *refs) {
+    auto* out = response.add_instances();
+    out->set_mx_source_id(std::move(ref.source_id));
+    out->set_worker_id(std::move(ref.worker_id));
+    out->set_model_name(std::move(ref.model_name));
+    out->set_worker_rank(ref.worker_rank);
+    out->set_accelerator(std::move(ref.accelerator));
+    out->set_updated_at(ref.state.updated_at_ms);
+    if (ref.training_step) out->set_training_step(*ref.training_step);
+    if (ref.layout_signature) out->set_layout_signature(std::move(*ref.layout_signature));
+  }
+  return response;
+}
+
+absl::StatusOr<p2p::GetMetadataResponse> MetadataService::Get(
+    const p2p::GetMetadataRequest& request) {
+  if (auto s = CheckLookupId("mx_source_id", request.mx_source_id(), limits_); !s.ok()) return s;
+  if (auto s = CheckLookupId("worker_id", request.worker_id(), limits_); !s.ok()) return s;
+  p2p::GetMetadataResponse response;
+  response.set_mx_source_id(request.mx_source_id());
+  response.set_worker_id(request.worker_id());
+  auto stored = store_->Get({request.mx_source_id(), request.worker_id()});
+  if (absl::IsNotFound(stored.status())) {
+    response.set_found(false);
+    return response;
+  }
+  if (!stored.ok()) return stored.status();
+  const store::WorkerRecord& record = *stored->record;
+  response.set_found(true);
+  *response.mutable_identity() = record.identity;
+  p2p::WorkerMetadata* worker = response.mutable_worker();
+  *worker = record.worker;
+  if (worker->has_tensor_source()) {
+    *worker->mutable_tensors() = worker->tensor_source().tensors();
+  }
+  worker->set_status(stored->state.status);
+  worker->set_updated_at(stored->state.updated_at_ms);
+  return response;
+}
+
+absl::StatusOr<p2p::UpdateStatusResponse> MetadataService::UpdateStatus(
+    const p2p::UpdateStatusRequest& request, const Caller& caller) {
+  p2p::UpdateStatusResponse response;
+  if (std::string invalid = InvalidUpdateStatus(request); !invalid.empty()) {
+    response.set_success(false);
+    response.set_message(invalid);
+    return response;
+  }
+  if (auto s = CheckLookupId("mx_source_id", request.mx_source_id(), limits_); !s.ok()) return s;
+  if (auto s = CheckLookupId("worker_id", request.worker_id(), limits_); !s.ok()) return s;
+  store::StatusUpdate update;
+  update.status = request.status();
+  update.rank = request.worker_rank();
+  if (!caller.may_touch_any) update.required_owner = caller.principal;
+  auto state = store_->UpdateStatus({request.mx_source_id(), request.worker_id()}, update);
+  if (absl::IsNotFound(state.status())) {
+    return absl::NotFoundError(absl::StrCat("no worker ", Printable(request.worker_id()),
+                                            " with rank ", request.worker_rank(), " in source ",
+                                            Printable(request.mx_source_id()),
+                                            "; publish it again"));
+  }
+  if (!state.ok()) return state.status();
+  spdlog::info("update_status source={} worker={} rank={} status={}",
+               Printable(request.mx_source_id()), Printable(request.worker_id()),
+               request.worker_rank(), p2p::SourceStatus_Name(state->status));
+  response.set_success(true);
+  response.set_message("updated");
+  return response;
+}
+
+}  // namespace mx::server

@@ -1,0 +1,48 @@
+// P2pService semantics, independent of gRPC plumbing: validation, identity
+// hashing, store calls and reply building. Thread-safe (stateless apart
+// from the store, which is thread-safe).
+#ifndef MX_SERVER_METADATA_SERVICE_H_
+#define MX_SERVER_METADATA_SERVICE_H_
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "p2p.pb.h"
+#include "server/validation.h"
+#include "store/store.h"
+
+namespace mx::server {
+
+// Who is calling, as established by authentication (empty when auth is off).
+struct Caller {
+  std::string principal;
+  // False for callers that may only touch records they published.
+  bool may_touch_any = true;
+};
+
+class MetadataService {
+ public:
+  MetadataService(store::Store* store, std::chrono::seconds heartbeat_timeout,
+                  RequestLimits limits = {});
+
+  // Errors are returned as absl::Status; the contract's in-band validation
+  // failures come back as OK with success=false.
+  absl::StatusOr<model_express::p2p::PublishMetadataResponse> Publish(
+      const model_express::p2p::PublishMetadataRequest& request, const Caller& caller);
+  absl::StatusOr<model_express::p2p::ListSourcesResponse> List(
+      const model_express::p2p::ListSourcesRequest& request);
+  absl::StatusOr<model_express::p2p::GetMetadataResponse> Get(
+      const model_express::p2p::GetMetadataRequest& request);
+  absl::StatusOr<model_express::p2p::UpdateStatusResponse> UpdateStatus(
+      const model_express::p2p::UpdateStatusRequest& request, const Caller& caller);
+
+ private:
+  store::Store* const store_;
+  const std::chrono::seconds heartbeat_timeout_;
+  const RequestLimits limits_;
+};
+
+}  // namespace mx::server
+
+#endif  // MX_SERVER_METADATA_SERVICE_H_

@@ -1,0 +1,106 @@
+#include "server/p2p_grpc_service.h"
+
+#include "server/status_map.h"
+#include "spdlog/spdlog.h"
+
+namespace mx::server {
+namespace {
+
+namespace p2p = model_express::p2p;
+
+// Copies a StatusOr<Response> into the response gRPC owns.
+template <typename Response>
+absl::Status Deliver(absl::StatusOr<Response> result, Response* out) {
+  if (!result.ok()) return result.status();
+  out->Swap(&*result);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
+                               Authenticator authenticate)
+    : service_(service), pool_(pool), blocking_(blocking), authenticate_(std::move(authenticate)) {}
+
+grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
+    grpc::CallbackServerContext* context, std::string_view method,
+    std::function<absl::Status(const Caller&)> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+      return reactor;
+    }
+    ++in_flight_;
+  }
+  auto finish = [this, reactor](const grpc::Status& status) {
+    reactor->Finish(status);
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  };
+  Caller caller;
+  if (authenticate_) {
+    auto who = authenticate_(context, method);
+    if (!who.ok()) {
+      finish(ToGrpcStatus(who.status()));
+      return reactor;
+    }
+    caller = *std::move(who);
+  }
+  auto run = [finish, method, caller = std::move(caller), work = std::move(work)] {
+    const absl::Status status = work(caller);
+    if (!status.ok() && !absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
+      spdlog::warn("{} failed: {}", method, status.ToString());
+    }
+    finish(ToGrpcStatus(status));
+  };
+  if (!blocking_) {
+    run();
+  } else if (!pool_->TrySubmit(run)) {
+    finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "server is overloaded: too many store calls queued"));
+  }
+  return reactor;
+}
+
+bool P2pGrpcService::Drain(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(
+    grpc::CallbackServerContext* context, const p2p::PublishMetadataRequest* request,
+    p2p::PublishMetadataResponse* response) {
+  return Dispatch(context, "PublishMetadata", [this, request, response](const Caller& caller) {
+    return Deliver(service_->Publish(*request, caller), response);
+  });
+}
+
+grpc::ServerUnaryReactor* P2pGrpcService::ListSources(grpc::CallbackServerContext* context,
+                                                      const p2p::ListSourcesRequest* request,
+                                                      p2p::ListSourcesResponse* response) {
+  return Dispatch(context, "ListSources", [this, request, response](const Caller&) {
+    return Deliver(service_->List(*request), response);
+  });
+}
+
+grpc::ServerUnaryReactor* P2pGrpcService::GetMetadata(grpc::CallbackServerContext* context,
+                                                      const p2p::GetMetadataRequest* request,
+                                                      p2p::GetMetadataResponse* response) {
+  return Dispatch(context, "GetMetadata", [this, request, response](const Caller&) {
+    return Deliver(service_->Get(*request), response);
+  });
+}
+
+grpc::ServerUnaryReactor* P2pGrpcService::UpdateStatus(grpc::CallbackServerContext* context,
+                                                       const p2p::UpdateStatusRequest* request,
+                                                       p2p::UpdateStatusResponse* response) {
+  return Dispatch(context, "UpdateStatus", [this, request, response](const Caller& caller) {
+    return Deliver(service_->UpdateStatus(*request, caller), response);
+  });
+}
+
+}  // namespace mx::server
