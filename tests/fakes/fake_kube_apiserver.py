@@ -39,6 +39,7 @@ WRITE_TYPES = ("application/json", "application/merge-patch+json",
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     server_version = "fake-kube-apiserver/1"
     state = None  # set in main
     bookmark_interval = 1.0

@@ -232,6 +232,11 @@ absl::Status HeadCache::Health() {
   return absl::OkStatus();
 }
 
+bool HeadCache::synced() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return synced_;
+}
+
 std::optional<HeadInfo> HeadCache::Find(const std::string& name) {
   absl::ReaderMutexLock lock(&mu_);
   if (!synced_) return std::nullopt;

@@ -37,7 +37,9 @@ class HeadCache {
   absl::Status WaitSynced(absl::Duration timeout);
   absl::Status Health();
 
+  // nullopt when absent from the cache or the cache is unsynced.
   std::optional<HeadInfo> Find(const std::string& name);
+  bool synced() const;
   // Unavailable while unsynced: stale data must not pass for the truth.
   absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query);
 

@@ -55,8 +55,10 @@ void KubernetesStore::Backoff(int attempt) {
 
 absl::StatusOr<KubernetesStore::Current> KubernetesStore::CurrentHead(const std::string& name,
                                                                       bool use_cache) {
-  if (use_cache) {
-    if (auto cached = cache_.Find(name)) return Current{std::move(cached), true};
+  if (use_cache && cache_.synced()) {
+    // A miss is a guess too: a create then fails with AlreadyExists, an
+    // update re-reads, so neither costs a GET in the common case.
+    return Current{cache_.Find(name), true};
   }
   auto object = client_->Call("GET", Path(name), nullptr, "", Info("get", name));
   if (object.status().code() == absl::StatusCode::kNotFound) return Current{};
@@ -141,7 +143,7 @@ absl::StatusOr<WorkerState> KubernetesStore::Upsert(std::shared_ptr<const Worker
   std::optional<ChunkManifest> written;
   std::string written_for;  // uid of the head the chunks belong to
   for (int attempt = 0; attempt < options_.conflict_retries; ++attempt) {
-    if (attempt > 0) Backoff(attempt);
+    if (attempt > 1) Backoff(attempt);  // attempt 1 only corrects a cache guess
     auto current = CurrentHead(name, attempt == 0);
     if (!current.ok()) return current.status();
     std::optional<HeadInfo>& head = current->head;
