@@ -92,7 +92,8 @@ absl::StatusOr<ChunkManifest> KubernetesStore::WriteChunks(const std::string& he
     const json chunk = BuildChunk(head, uid, manifest.generation, manifest.count,
                                   table.substr(offset, step));
     auto created = client_->Call("POST", Path(), &chunk, kJson,
-                                 Info("create", ChunkName(head, manifest.generation, 0)));
+                                 Info("create", ChunkName(head, manifest.generation,
+                                                          manifest.count)));
     if (!created.ok()) {
       DeleteChunks(head, manifest);
       return created.status();
