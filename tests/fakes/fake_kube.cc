@@ -43,7 +43,8 @@ std::unique_ptr<FakeKube> FakeKube::Start(const Options& options) {
   fake->tls_ = options.tls;
   fake->tokens_ = options.tokens;
   const std::string port_file = fake->dir_ + "/port";
-  std::vector<std::string> args = {"python3", MX_FAKE_KUBE_APISERVER, "--port", "0",
+  std::vector<std::string> args = {"python3", MX_FAKE_KUBE_APISERVER, "--port",
+                                   std::to_string(options.port),
                                    "--port-file", port_file, "--bookmark-interval",
                                    std::to_string(options.bookmark_interval_s),
                                    "--event-window", std::to_string(options.event_window)};

@@ -22,6 +22,7 @@ class FakeKube {
     bool tls = false;  // self-signed cert made with openssl; see ca_file()
     double bookmark_interval_s = 0.5;
     int event_window = 10000;
+    int port = 0;  // 0: a free port
   };
 
   // Starts the fake and waits until it listens; nullptr (and a message on

@@ -3,7 +3,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "fakes/fake_kube.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -103,6 +105,29 @@ TEST_F(KubernetesMxdTest, TwoReplicasOnOneApiServerServeEachOthersWrites) {
 
   // Reads were served by the caches, not by LIST calls per request.
   EXPECT_LE(fake_->Count(ns_, "list configmaps"), 6);
+}
+
+TEST_F(KubernetesMxdTest, TwoHundredConcurrentListSourcesCallsMakeNoApiCalls) {
+  ChildProcess mxd;
+  const int port = StartMxd(&mxd, Flags(), dir_ + "/mxd.log");
+  ASSERT_NE(port, 0) << mxd.ReadLog();
+  const int lists = fake_->Count(ns_, "list configmaps");
+  const int gets = fake_->Count(ns_, "get configmaps");
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 200; ++i) {
+    callers.emplace_back([&] {
+      p2p::ListSourcesRequest request;
+      p2p::ListSourcesResponse response;
+      grpc::ClientContext context;
+      Deadline(&context);
+      if (Stub(port)->ListSources(&context, request, &response).ok()) ++ok;
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok.load(), 200);
+  EXPECT_LE(fake_->Count(ns_, "list configmaps") - lists, 2);
+  EXPECT_EQ(fake_->Count(ns_, "get configmaps") - gets, 0);
 }
 
 TEST_F(KubernetesMxdTest, HealthIsServingOnceTheCacheHasSynced) {

@@ -159,6 +159,22 @@ TEST_F(KubernetesStoreTest, HealthGoesNotServingWhenTheApiServerIsGone) {
             absl::StatusCode::kUnavailable);
 }
 
+TEST_F(KubernetesStoreTest, HealthRecoversWhenTheApiServerReturns) {
+  auto store = Connect();
+  ASSERT_NE(store, nullptr);
+  const int port = std::stoi(fake_->url().substr(fake_->url().rfind(':') + 1));
+  fake_->Stop();
+  ASSERT_TRUE(WaitFor([&] { return !store->CheckHealth().ok(); }, std::chrono::seconds(15)));
+  mx::testing::FakeKube::Options same_port;
+  same_port.port = port;
+  fake_ = mx::testing::FakeKube::Start(same_port);
+  ASSERT_NE(fake_, nullptr);
+  EXPECT_TRUE(WaitFor([&] { return store->CheckHealth().ok(); }, std::chrono::seconds(15)));
+  auto record = K8sRecord("m/a", "w0", 0);
+  EXPECT_TRUE(store->Upsert(record, {}).ok());
+  EXPECT_TRUE(WaitFor([&] { return store->List({}).ok() && store->List({})->size() == 1; }));
+}
+
 TEST_F(KubernetesStoreTest, NoApiServerAtStartupIsUnavailable) {
   auto options = Options();
   fake_->Stop();
