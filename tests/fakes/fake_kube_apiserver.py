@@ -49,9 +49,11 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write("%s\n" % (fmt % args))
 
     # ---- plumbing ----
-    def _send_json(self, code, body):
+    def _send_json(self, code, body, headers=None):
         data = json.dumps(body).encode()
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -114,7 +116,8 @@ class Handler(BaseHTTPRequestHandler):
             self._resource(method, parts, query)
         except ApiError as err:
             self._body_discard()
-            self._send_json(err.code, err.status())
+            self._send_json(err.code, err.status(),
+                            {"Retry-After": "1"} if err.code == 429 else None)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -227,6 +230,9 @@ class Handler(BaseHTTPRequestHandler):
                            'mxd" cannot %s resource "%s" in API group "" in the namespace "%s"'
                            % (resource, ns, verb, resource, ns),
                            {"kind": resource, "name": name or ""})
+        if self.state.take(ns, "throttle"):
+            raise ApiError(429, "TooManyRequests", "Too many requests, please try again "
+                           "later.", {"retryAfterSeconds": 1})
         if self.state.take(ns, "fail_500"):
             raise ApiError(500, "InternalError", "Internal error occurred: injected fault")
         if verb in ("update", "patch") and self.state.take(ns, "conflict"):

@@ -65,6 +65,18 @@ TEST_F(KubernetesStoreTest, ServerErrorsAreRetriedAndThenReportedUnavailable) {
             absl::StatusCode::kUnavailable);
 }
 
+TEST_F(KubernetesStoreTest, ThrottlingIsRetriedAfterTheServersRetryAfter) {
+  auto store = Connect();
+  ASSERT_NE(store, nullptr);
+  auto record = K8sRecord("m/a", "w0", 0);
+  ASSERT_TRUE(store->Upsert(record, {}).ok());
+  fake_->Faults({{"namespace", ns_}, {"throttle", 1}});
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(store->Get(KeyOf(*record)).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_EQ(fake_->Count(ns_, "get configmaps"), 2);
+}
+
 TEST_F(KubernetesStoreTest, ASlowApiServerTimesOutAsUnavailable) {
   auto options = Options();
   options.request_timeout = std::chrono::milliseconds(300);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "store/kubernetes/curl_util.h"
 
@@ -19,6 +20,20 @@ namespace mx::k8s {
 struct ApiClient::Handle {
   CurlEasyPtr curl;
 };
+
+namespace {
+
+size_t OnHeader(char* data, size_t size, size_t count, void* userdata) {
+  std::string_view line(data, size * count);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size() &&
+      absl::EqualsIgnoreCase(std::string(line.substr(0, kName.size())), std::string(kName))) {
+    *static_cast<int*>(userdata) = std::atoi(std::string(line.substr(kName.size())).c_str());
+  }
+  return size * count;
+}
+
+}  // namespace
 
 ApiClient::ApiClient(ApiClientOptions options) : options_(std::move(options)) {
   EnsureCurlGlobalInit();
@@ -93,6 +108,8 @@ absl::StatusOr<ApiClient::Reply> ApiClient::PerformOnce(std::string_view method,
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reply.retry_after_s);
   const CURLcode rc = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.code);
   Release(std::move(handle));
@@ -115,6 +132,7 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
   bool reauthenticated = false;
   auto backoff = options_.initial_backoff;
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
+    std::chrono::milliseconds server_wait{0};
     auto token = Token(/*force_reload=*/false);
     if (!token.ok()) return token.status();
     auto reply = PerformOnce(method, url, body ? &payload : nullptr, content_type, *token);
@@ -137,13 +155,15 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
       }
       last = StatusFromResponse(code, reply->body, info);
       if (code != 429 && code < 500) return last;
+      server_wait = std::chrono::seconds(std::clamp(reply->retry_after_s, 0, 5));
     } else {
       last = reply.status();
     }
     if (attempt == options_.max_attempts) break;
     std::uniform_real_distribution<double> jitter(0.5, 1.5);
-    std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(
-        backoff * jitter(rng)));
+    std::this_thread::sleep_for(std::max(
+        server_wait,
+        std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(rng))));
     backoff = std::min(options_.max_backoff, backoff * 2);
   }
   return absl::UnavailableError(absl::StrCat(last.message(), " (gave up after ",

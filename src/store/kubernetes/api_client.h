@@ -77,7 +77,8 @@ class ApiClient {
   ApiClient& operator=(const ApiClient&) = delete;
 
   // One request, retried with jittered exponential backoff on 429, 5xx,
-  // timeouts and connection failures; a 401 re-reads the token once.
+  // timeouts and connection failures (waiting at least a 429's Retry-After,
+  // up to 5 s); a 401 re-reads the token once.
   // `path` includes the query string. Returns the parsed body of a 2xx.
   absl::StatusOr<nlohmann::json> Call(std::string_view method, const std::string& path,
                                       const nlohmann::json* body, std::string_view content_type,
@@ -100,6 +101,7 @@ class ApiClient {
   struct Reply {
     long code = 0;
     std::string body;
+    int retry_after_s = 0;  // Retry-After of a 429/503 (API priority and fairness)
   };
 
   absl::StatusOr<std::string> Token(bool force_reload);
