@@ -1,6 +1,10 @@
 // The ConfigMap store under injected faults: 409 storms, 5xx, latency,
 // dropped watches, 410 Gone, bad credentials, TLS, a vanished API server.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -217,23 +221,47 @@ TEST_F(KubernetesStoreTlsTest, HttpsIsVerifiedAgainstTheCaFile) {
 }
 
 TEST(KubernetesInClusterTest, ResolvesTheApiServerAndNamespaceFromThePod) {
-  setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
-  setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-  unsetenv("MX_METADATA_NAMESPACE");
-  setenv("POD_NAMESPACE", "inference", 1);
-  auto resolved = ResolveInClusterDefaults({});
+  std::map<std::string, std::string> vars = {{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+                                             {"KUBERNETES_SERVICE_PORT", "443"},
+                                             {"POD_NAMESPACE", "inference"}};
+  EnvLookup env = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  KubernetesOptions defaults;
+  defaults.service_account_dir = "/nonexistent";
+  auto resolved = ResolveInClusterDefaults(defaults, env);
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   EXPECT_EQ(resolved->api_url, "https://10.96.0.1:443");
   EXPECT_EQ(resolved->namespace_name, "inference");
-  setenv("MX_METADATA_NAMESPACE", "metadata", 1);
-  EXPECT_EQ(ResolveInClusterDefaults({})->namespace_name, "metadata");
-  KubernetesOptions explicit_options;
+  vars["MX_METADATA_NAMESPACE"] = "metadata";
+  EXPECT_EQ(ResolveInClusterDefaults(defaults, env)->namespace_name, "metadata");
+  vars["KUBERNETES_SERVICE_HOST"] = "fd00::1";
+  EXPECT_EQ(ResolveInClusterDefaults(defaults, env)->api_url, "https://[fd00::1]:443");
+
+  KubernetesOptions explicit_options = defaults;
   explicit_options.api_url = "https://api.example:6443";
   explicit_options.namespace_name = "mine";
-  EXPECT_EQ(ResolveInClusterDefaults(explicit_options)->api_url, "https://api.example:6443");
-  EXPECT_EQ(ResolveInClusterDefaults(explicit_options)->namespace_name, "mine");
-  unsetenv("KUBERNETES_SERVICE_HOST");
-  EXPECT_EQ(ResolveInClusterDefaults({}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ResolveInClusterDefaults(explicit_options, env)->api_url, "https://api.example:6443");
+  EXPECT_EQ(ResolveInClusterDefaults(explicit_options, env)->namespace_name, "mine");
+
+  // The service account's namespace file is the last resort.
+  const std::string dir = "/tmp/" + mx::testing::UniqueNamespace("sa");
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  std::ofstream(dir + "/namespace") << "from-file\n";
+  vars.erase("MX_METADATA_NAMESPACE");
+  vars.erase("POD_NAMESPACE");
+  KubernetesOptions in_pod = defaults;
+  in_pod.service_account_dir = dir;
+  EXPECT_EQ(ResolveInClusterDefaults(in_pod, env)->namespace_name, "from-file");
+  EXPECT_EQ(ResolveInClusterDefaults(defaults, env).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  vars.clear();
+  EXPECT_EQ(ResolveInClusterDefaults(in_pod, env).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::remove((dir + "/namespace").c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

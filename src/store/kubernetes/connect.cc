@@ -14,9 +14,9 @@
 namespace mx::store {
 namespace {
 
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? "" : std::string(absl::StripAsciiWhitespace(value));
+std::string Env(const EnvLookup& env, const char* name) {
+  const std::optional<std::string> value = env(name);
+  return value ? std::string(absl::StripAsciiWhitespace(*value)) : "";
 }
 
 std::string ReadFile(const std::string& path) {
@@ -29,9 +29,19 @@ std::string ReadFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions options) {
+  return ResolveInClusterDefaults(std::move(options),
+                                  [](const std::string& name) -> std::optional<std::string> {
+                                    const char* value = std::getenv(name.c_str());
+                                    if (value == nullptr) return std::nullopt;
+                                    return std::string(value);
+                                  });
+}
+
+absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions options,
+                                                           const EnvLookup& env) {
   if (options.api_url.empty()) {
-    const std::string host = Env("KUBERNETES_SERVICE_HOST");
-    std::string port = Env("KUBERNETES_SERVICE_PORT");
+    const std::string host = Env(env, "KUBERNETES_SERVICE_HOST");
+    std::string port = Env(env, "KUBERNETES_SERVICE_PORT");
     if (host.empty()) {
       return absl::FailedPreconditionError(
           "no Kubernetes API server: KUBERNETES_SERVICE_HOST is unset (not in a pod?); "
@@ -41,8 +51,8 @@ absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions opt
     const bool ipv6 = absl::StrContains(host, ':');
     options.api_url = absl::StrCat("https://", ipv6 ? "[" : "", host, ipv6 ? "]" : "", ":", port);
   }
-  if (options.namespace_name.empty()) options.namespace_name = Env("MX_METADATA_NAMESPACE");
-  if (options.namespace_name.empty()) options.namespace_name = Env("POD_NAMESPACE");
+  if (options.namespace_name.empty()) options.namespace_name = Env(env, "MX_METADATA_NAMESPACE");
+  if (options.namespace_name.empty()) options.namespace_name = Env(env, "POD_NAMESPACE");
   if (options.namespace_name.empty()) {
     options.namespace_name = ReadFile(options.service_account_dir + "/namespace");
   }

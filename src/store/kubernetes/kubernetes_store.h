@@ -4,7 +4,10 @@
 #ifndef MX_STORE_KUBERNETES_KUBERNETES_STORE_H_
 #define MX_STORE_KUBERNETES_KUBERNETES_STORE_H_
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "store/kubernetes/kubernetes_options.h"
@@ -12,11 +15,17 @@
 
 namespace mx::store {
 
+// Looks up an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
 // Fills what `options` leaves empty from the pod's environment: api_url
 // from KUBERNETES_SERVICE_HOST/_PORT, namespace_name from
 // MX_METADATA_NAMESPACE, else POD_NAMESPACE, else the service-account
-// namespace file. FailedPrecondition when something is still missing.
-// Reads the environment: call it at the edge (server config), not deeper.
+// namespace file (options.service_account_dir). FailedPrecondition when
+// something is still missing. Call it at the edge (server config).
+absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions options,
+                                                           const EnvLookup& env);
+// The same with the process environment (getenv).
 absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions options);
 
 // Connects: proves access with one cheap list (401 -> Unauthenticated,
