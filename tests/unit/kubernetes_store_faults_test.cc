@@ -191,6 +191,20 @@ TEST_F(KubernetesStoreTest, HealthRecoversWhenTheApiServerReturns) {
   EXPECT_TRUE(WaitFor([&] { return store->List({}).ok() && store->List({})->size() == 1; }));
 }
 
+TEST_F(KubernetesStoreTest, MissingServiceAccountFilesOutsideAPodAreAClearError) {
+  auto options = Options();
+  options.token_file = "/nonexistent/token";
+  auto store = ConnectKubernetesStore(options);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("--k8s-token-file"), std::string::npos);
+  options = Options();
+  options.api_url = "https://127.0.0.1:1";
+  options.ca_file = "/nonexistent/ca.crt";
+  store = ConnectKubernetesStore(options);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("--k8s-ca-file"), std::string::npos);
+}
+
 TEST_F(KubernetesStoreTest, NoApiServerAtStartupIsUnavailable) {
   auto options = Options();
   fake_->Stop();
@@ -212,8 +226,10 @@ TEST_F(KubernetesStoreTlsTest, HttpsIsVerifiedAgainstTheCaFile) {
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_TRUE((*verified)->Upsert(K8sRecord("m/a", "w0", 0), {}).ok());
 
+  auto other = mx::testing::FakeKube::Start(FakeOptions());  // another self-signed cert
+  ASSERT_NE(other, nullptr);
   auto options = Options();
-  options.ca_file = "/etc/ssl/certs/ca-certificates.crt";  // does not know the fake's cert
+  options.ca_file = other->ca_file();  // does not vouch for this fake's certificate
   options.max_attempts = 1;
   EXPECT_EQ(ConnectKubernetesStore(options).status().code(), absl::StatusCode::kUnavailable);
   options.insecure_skip_tls_verify = true;

@@ -1,4 +1,6 @@
 // ConnectKubernetesStore and in-cluster discovery.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -73,6 +75,18 @@ absl::StatusOr<std::unique_ptr<Store>> ConnectKubernetesStore(const KubernetesOp
   if (!std::regex_match(options.namespace_name, kNamespace)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kubernetes store: namespace '", options.namespace_name, "' is not a valid DNS-1123 label"));
+  }
+  // Outside a pod the service-account defaults do not exist: say so plainly.
+  if (!options.token_file.empty() && access(options.token_file.c_str(), R_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kubernetes store: token file ", options.token_file,
+        " is not readable (outside a pod pass --k8s-token-file, or an empty one for none)"));
+  }
+  if (absl::StartsWith(options.api_url, "https://") && !options.insecure_skip_tls_verify &&
+      !options.ca_file.empty() && access(options.ca_file.c_str(), R_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kubernetes store: CA file ", options.ca_file,
+        " is not readable (pass --k8s-ca-file, or --k8s-insecure-skip-tls-verify for development)"));
   }
   if (options.token_file.empty() && options.token.empty()) {
     spdlog::warn("kubernetes store: no bearer token configured; requests are anonymous");
