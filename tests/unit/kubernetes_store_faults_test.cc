@@ -214,6 +214,7 @@ TEST_F(KubernetesStoreTest, NoApiServerAtStartupIsUnavailable) {
 }
 
 class KubernetesStoreTlsTest : public KubernetesStoreTest {
+ protected:
   mx::testing::FakeKube::Options FakeOptions() override {
     mx::testing::FakeKube::Options options;
     options.tls = true;
