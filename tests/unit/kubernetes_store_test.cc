@@ -151,6 +151,22 @@ TEST_F(KubernetesStoreTest, TwoStoresOnOneApiServerSeeEachOthersWrites) {
   EXPECT_TRUE(WaitFor([&] { return b->List({})->empty(); }));
 }
 
+TEST_F(KubernetesStoreTest, TheCacheListsLargeNamespacesInPages) {
+  auto writer = Connect();
+  ASSERT_NE(writer, nullptr);
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(writer->Upsert(K8sRecord("m/a", "w" + std::to_string(i), i), {}).ok());
+  }
+  const int lists = fake_->Count(ns_, "list configmaps");
+  auto options = Options();
+  options.list_page_size = 2;
+  auto reader = Connect(options);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(reader->List({})->size(), 7u);
+  // The access check, then 4 pages of at most 2.
+  EXPECT_EQ(fake_->Count(ns_, "list configmaps") - lists, 5);
+}
+
 TEST_F(KubernetesStoreTest, TwoHundredConcurrentListersCostAtMostAHandfulOfApiCalls) {
   auto store = Connect();
   ASSERT_NE(store, nullptr);
