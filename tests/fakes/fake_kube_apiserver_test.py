@@ -187,8 +187,7 @@ class FakeApiServerTest(unittest.TestCase):
                     events.append(json.loads(line))
             conn.close()
         t = threading.Thread(target=watch)
-        t.start()
-        time.sleep(0.3)
+        t.start()  # events after `rv` are replayed whenever the watch connects
         _, w1 = self.fake.call("POST", ns, self.fake.cm("w1", labels={"k": "v"}))
         self.fake.call("POST", ns, self.fake.cm("other", labels={"k": "no"}))
         w1["data"] = {"a": "b"}

@@ -201,7 +201,7 @@ absl::StatusOr<WorkerState> KubernetesStore::Upsert(std::shared_ptr<const Worker
 
 absl::StatusOr<StoredWorker> KubernetesStore::Get(const WorkerKey& key) {
   const std::string name = HeadName(key);
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
     auto object = client_->Call("GET", Path(name), nullptr, "", Info("get", name));
     if (!object.ok()) return object.status();
     auto head = DecodeHead(*object);
