@@ -42,12 +42,16 @@ int Run(int argc, char** argv) {
   } else {
     spdlog::warn("transport: plaintext gRPC (no --tls-cert-file); fine on loopback or in a pod");
   }
-  spdlog::info("auth: {}", config->auth.enabled() ? "bearer tokens from --auth-token-file"
-                                                  : "off (every caller may publish)");
+  spdlog::info("auth: {}{}{}",
+               config->auth.enabled() ? "bearer tokens" : "off (every caller may publish)",
+               config->auth.token_file.empty() ? "" : ", from --auth-token-file",
+               config->auth.tokenreview ? ", Kubernetes ServiceAccount tokens via TokenReview"
+                                        : "");
 
 #ifdef MX_WITH_KUBERNETES
-  if (config->store.backend == "kubernetes") {
-    // In a pod: API address, token, CA and namespace from the service account.
+  if (config->store.backend == "kubernetes" || config->auth.tokenreview) {
+    // In a pod: API address, token, CA and namespace from the service account
+    // (for the ConfigMap store and for TokenReview auth).
     auto resolved = mx::store::ResolveInClusterDefaults(config->store.kubernetes);
     if (!resolved.ok()) {
       spdlog::error("kubernetes store: {}", resolved.status().ToString());

@@ -60,11 +60,19 @@ SourceStatus ParseStatus(const std::string& label) {
 }  // namespace
 
 absl::StatusOr<HeadInfo> DecodeHead(const json& object) {
+  // Anything may come back from the API server: json::value() throws on a
+  // non-object or a non-string, so every field is type-checked here.
+  if (!object.is_object()) return absl::DataLossError("ConfigMap is not a JSON object");
   HeadInfo head;
-  const json& meta = object.value("metadata", json::object());
-  head.name = meta.value("name", "");
-  head.uid = meta.value("uid", "");
-  head.resource_version = meta.value("resourceVersion", "");
+  auto meta = object.find("metadata");
+  auto field = [&](const char* key) -> std::string {
+    if (meta == object.end() || !meta->is_object()) return "";
+    auto it = meta->find(key);
+    return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  head.name = field("name");
+  head.uid = field("uid");
+  head.resource_version = field("resourceVersion");
   head.rv = ParseU64(head.resource_version);
   auto record = std::make_shared<WorkerRecord>();
   auto source = Binary(object, "source-id");
