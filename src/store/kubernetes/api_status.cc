@@ -20,9 +20,14 @@ absl::Status StatusFromResponse(long code, std::string_view body, const RequestI
   std::string reason;
   std::string message(body.substr(0, 512));
   auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object() && parsed.value("kind", "") == "Status") {
-    reason = parsed.value("reason", "");
-    message = parsed.value("message", "");
+  // A proxy may answer anything: json::value() throws on a non-string.
+  auto text_field = [&parsed](const char* key) -> std::string {
+    auto it = parsed.find(key);
+    return it != parsed.end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  if (parsed.is_object() && text_field("kind") == "Status") {
+    reason = text_field("reason");
+    message = text_field("message");
   }
   const std::string text = absl::StrCat("kubernetes API: ", Describe(info), ": HTTP ", code,
                                         reason.empty() ? "" : " ", reason, ": ", message);
