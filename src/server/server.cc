@@ -22,9 +22,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   std::unique_ptr<Server> server(new Server());
   server->config_ = config;
   server->store_ = std::move(store);
-  server->service_ = std::make_unique<MetadataService>(server->store_.get(),
-                                                       config.reaper.heartbeat_timeout);
   const bool blocking = server->store_->MayBlock();
+  // In-process stores keep the record object, so bytes encoded at publish
+  // are served by every GetMetadata; network stores re-decode records.
+  server->service_ = std::make_unique<MetadataService>(
+      server->store_.get(), config.reaper.heartbeat_timeout, RequestLimits{}, !blocking);
   if (blocking) {
     server->pool_ = std::make_unique<ThreadPool>(config.store_threads, kMaxQueuedStoreCalls);
   }

@@ -24,6 +24,16 @@ struct WorkerKey {
   }
 };
 
+// Wire bytes of the immutable part of a worker's GetMetadata reply, encoded
+// once when the record is published so each read copies nothing (see
+// server/get_reply.h for the layout). Derived data, never stored by a
+// backend: records without it (e.g. decoded from Redis) are encoded per read.
+struct EncodedReply {
+  std::string worker_head;     // small WorkerMetadata fields, ends with nixl tag+length
+  std::string worker_payload;  // tensor_source/artifact_source + legacy tensors
+  std::string reply_tail;      // GetMetadataResponse mx_source_id, worker_id, identity
+};
+
 // The part of a worker that only PublishMetadata changes. Immutable once
 // handed to a store; shared between readers without copying.
 struct WorkerRecord {
@@ -39,6 +49,9 @@ struct WorkerRecord {
   std::string pod_namespace;
   // Principal that published the record (empty when auth is off).
   std::string owner;
+  // Optional cache of the fields above as reply bytes; set last, by the
+  // publisher, when the record will not change again. May be null.
+  std::shared_ptr<const EncodedReply> encoded;
 };
 
 // The part of a worker that heartbeats and the reaper change.
