@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include <grpc/slice.h>
+
 #include "server/reply_encoding.h"
 
 namespace mx::server {
@@ -26,16 +28,30 @@ grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored) {
       cached ? record->encoded : EncodeReply(*record);
   const std::string& blob = record->worker.nixl_metadata();  // "" unless set
 
+  // The legacy copy of the tensors, re-tagged into a fresh slice.
+  grpc::Slice legacy;
+  if (encoded->tensor_entries != 0) {
+    const size_t size = LegacyTensorsSize(*encoded);
+    grpc_slice raw = grpc_slice_malloc(size);
+    if (WriteLegacyTensors(*encoded, reinterpret_cast<char*>(GRPC_SLICE_START_PTR(raw)))) {
+      legacy = grpc::Slice(raw, grpc::Slice::STEAL_REF);
+    } else {
+      grpc_slice_unref(raw);
+      std::string bytes;
+      LegacyTensors(*encoded, &bytes);
+      legacy = grpc::Slice(bytes);
+    }
+  }
   std::string live = LiveWorkerFields(stored.state);
   const size_t worker_size = encoded->worker_head.size() + blob.size() +
-                             encoded->worker_payload.size() + live.size();
+                             encoded->worker_payload.size() + legacy.size() + live.size();
   std::string head = ReplyPrefix(worker_size);
   head.append(encoded->worker_head);
   live.append(encoded->reply_tail);
 
-  // found | worker{head | blob | payload | status, updated_at} | tail
+  // found | worker{head | blob | payload | legacy | status, updated_at} | tail
   std::vector<grpc::Slice> slices;
-  slices.reserve(4);
+  slices.reserve(5);
   slices.emplace_back(head);
   if (!blob.empty()) slices.push_back(SharedSlice(record, blob));
   if (cached) {
@@ -45,6 +61,7 @@ grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored) {
   } else {
     slices.emplace_back(encoded->worker_payload);  // copied: `encoded` dies with this call
   }
+  if (legacy.size() > 0) slices.push_back(std::move(legacy));
   slices.emplace_back(live);
   return grpc::ByteBuffer(slices.data(), slices.size());
 }

@@ -66,23 +66,32 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
                        : request.worker().status();
   if (!caller.may_touch_any) options.required_owner = caller.principal;
 
-  // The record takes the request's parts; no copy of the tensors.
   auto record = std::make_shared<store::WorkerRecord>();
-  record->identity.Swap(request.mutable_identity());
-  record->source_id = ComputeSourceId(record->identity);
+  record->source_id = ComputeSourceId(request.identity());
   record->worker_id = request.worker_id();
-  record->worker.Swap(request.mutable_worker());
-  NormalizeTensors(&record->worker);
+  p2p::WorkerMetadata* worker = request.mutable_worker();
+  NormalizeTensors(worker);
+  const size_t tensors = static_cast<size_t>(worker->tensor_source().tensors_size());
+  if (encode_replies_) {
+    // Compact record: the tensors live only as reply bytes.
+    record->encoded =
+        EncodeReply(record->source_id, record->worker_id, request.identity(), *worker);
+    if (worker->has_tensor_source()) {
+      worker->clear_tensor_source();  // frees the descriptors (clear_tensors() keeps them)
+      worker->mutable_tensor_source();
+    }
+  }
+  // Takes the request's parts (a copy when it lives on another arena).
+  record->identity.Swap(request.mutable_identity());
+  record->worker.Swap(worker);
   record->pod_name = std::move(*request.mutable_pod_name());
   record->pod_uid = std::move(*request.mutable_pod_uid());
   record->pod_namespace = std::move(*request.mutable_pod_namespace());
   record->owner = caller.principal;
-  if (encode_replies_) record->encoded = EncodeReply(*record);
 
   const std::string source_id = record->source_id;
   const std::string model_name = record->identity.model_name();
   const uint32_t rank = record->worker.worker_rank();
-  const size_t tensors = static_cast<size_t>(record->worker.tensor_source().tensors_size());
   auto state = store_->Upsert(std::move(record), options);
   if (!state.ok()) return state.status();
 
@@ -163,10 +172,7 @@ absl::StatusOr<p2p::GetMetadataResponse> MetadataService::Get(
   response.set_found(true);
   *response.mutable_identity() = record.identity;
   p2p::WorkerMetadata* worker = response.mutable_worker();
-  *worker = record.worker;
-  if (worker->has_tensor_source()) {
-    *worker->mutable_tensors() = worker->tensor_source().tensors();
-  }
+  *worker = ReplyWorker(record);
   worker->set_status(stored->state.status);
   worker->set_updated_at(stored->state.updated_at_ms);
   return response;

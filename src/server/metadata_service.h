@@ -23,9 +23,10 @@ struct Caller {
 
 class MetadataService {
  public:
-  // `encode_replies`: attach the GetMetadata reply bytes to each published
-  // record (store::EncodedReply). Pays off for stores that keep the record
-  // object (memory); wasted work for stores that serialize it themselves.
+  // `encode_replies`: publish compact records (store::WorkerRecord::encoded
+  // set, tensors kept only as reply bytes). Only for stores that keep the
+  // record object as given (memory); stores that serialize records
+  // themselves need the parsed tensors and must get false.
   MetadataService(store::Store* store, std::chrono::seconds heartbeat_timeout,
                   RequestLimits limits = {}, bool encode_replies = false);
 

@@ -1,5 +1,7 @@
 #include "server/reply_encoding.h"
 
+#include <cstring>
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
@@ -81,11 +83,69 @@ void AppendAsLegacy(const std::string& entries, std::string* out) {
   }
 }
 
+std::string EntriesOf(const store::EncodedReply& encoded) {
+  return encoded.tensor_entries == 0 ? std::string()
+                                     : encoded.worker_payload.substr(encoded.tensor_entries);
+}
+
 }  // namespace
 
 std::shared_ptr<const store::EncodedReply> EncodeReply(const store::WorkerRecord& record) {
+  return EncodeReply(record.source_id, record.worker_id, record.identity, record.worker);
+}
+
+void LegacyTensors(const store::EncodedReply& encoded, std::string* out) {
+  out->clear();
+  AppendAsLegacy(EntriesOf(encoded), out);
+}
+
+size_t LegacyTensorsSize(const store::EncodedReply& encoded) {
+  // Same lengths, same one-byte tags: unless an entry is not a tensor.
+  const size_t size = encoded.tensor_entries == 0
+                          ? 0
+                          : encoded.worker_payload.size() - encoded.tensor_entries;
+  return size;
+}
+
+bool WriteLegacyTensors(const store::EncodedReply& encoded, char* out) {
+  if (encoded.tensor_entries == 0) return true;
+  const std::string& in = encoded.worker_payload;
+  const size_t begin = encoded.tensor_entries;
+  size_t pos = begin;
+  std::memcpy(out, in.data() + begin, in.size() - begin);
+  while (pos < in.size()) {
+    const size_t start = pos;
+    uint64_t key = 0;
+    uint64_t length = 0;
+    if (!ReadVarint(in, &pos, &key) || key != Bytes(kTensorSourceTensors) ||
+        !ReadVarint(in, &pos, &length) || length > in.size() - pos) {
+      return false;  // an unknown field among the entries: use LegacyTensors()
+    }
+    out[start - begin] = static_cast<char>(Bytes(kWorkerLegacyTensors));
+    pos += static_cast<size_t>(length);
+  }
+  return true;
+}
+
+p2p::WorkerMetadata ReplyWorker(const store::WorkerRecord& record) {
+  p2p::WorkerMetadata worker;
+  if (record.encoded != nullptr) {
+    std::string legacy;
+    LegacyTensors(*record.encoded, &legacy);
+    worker.ParseFromString(record.encoded->worker_head + record.worker.nixl_metadata() +
+                           record.encoded->worker_payload + legacy);
+    return worker;
+  }
+  worker = record.worker;
+  if (worker.has_tensor_source()) *worker.mutable_tensors() = worker.tensor_source().tensors();
+  return worker;
+}
+
+std::shared_ptr<const store::EncodedReply> EncodeReply(const std::string& source_id,
+                                                       const std::string& worker_id,
+                                                       const p2p::SourceIdentity& identity,
+                                                       const p2p::WorkerMetadata& w) {
   auto encoded = std::make_shared<store::EncodedReply>();
-  const p2p::WorkerMetadata& w = record.worker;
 
   p2p::WorkerMetadata head;  // the small fields only
   head.set_worker_rank(w.worker_rank());
@@ -106,18 +166,20 @@ std::shared_ptr<const store::EncodedReply> EncodeReply(const store::WorkerRecord
 
   if (w.has_tensor_source()) {
     const std::string entries = w.tensor_source().SerializeAsString();
-    encoded->worker_payload.reserve(2 * entries.size() + 8);
-    AppendLengthDelimited(kWorkerTensorSource, entries, &encoded->worker_payload);
-    AppendAsLegacy(entries, &encoded->worker_payload);
+    encoded->worker_payload.reserve(entries.size() + 8);
+    AppendVarint(Bytes(kWorkerTensorSource), &encoded->worker_payload);
+    AppendVarint(entries.size(), &encoded->worker_payload);
+    encoded->tensor_entries = encoded->worker_payload.size();
+    encoded->worker_payload.append(entries);
   } else if (w.has_artifact_source()) {
     AppendLengthDelimited(kWorkerArtifactSource, w.artifact_source().SerializeAsString(),
                           &encoded->worker_payload);
   }
 
   p2p::GetMetadataResponse tail;
-  tail.set_mx_source_id(record.source_id);
-  tail.set_worker_id(record.worker_id);
-  *tail.mutable_identity() = record.identity;
+  tail.set_mx_source_id(source_id);
+  tail.set_worker_id(worker_id);
+  *tail.mutable_identity() = identity;
   tail.SerializeToString(&encoded->reply_tail);
   return encoded;
 }

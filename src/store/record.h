@@ -30,7 +30,8 @@ struct WorkerKey {
 // backend: records without it (e.g. decoded from Redis) are encoded per read.
 struct EncodedReply {
   std::string worker_head;     // small WorkerMetadata fields, ends with nixl tag+length
-  std::string worker_payload;  // tensor_source/artifact_source + legacy tensors
+  std::string worker_payload;  // the tensor_source or artifact_source field
+  size_t tensor_entries = 0;   // where tensor_source's entries start in worker_payload
   std::string reply_tail;      // GetMetadataResponse mx_source_id, worker_id, identity
 };
 
@@ -50,7 +51,11 @@ struct WorkerRecord {
   // Principal that published the record (empty when auth is off).
   std::string owner;
   // Optional cache of the fields above as reply bytes; set last, by the
-  // publisher, when the record will not change again. May be null.
+  // publisher, when the record will not change again. May be null. When set,
+  // worker.tensor_source may be empty and the tensors held only here
+  // ("compact" records, made by mxd for in-process stores: the parsed form
+  // costs ~3x the wire bytes); server/reply_encoding.h ReplyWorker() reads
+  // either form. Network stores never receive compact records.
   std::shared_ptr<const EncodedReply> encoded;
 };
 
