@@ -107,6 +107,8 @@ bool Matches(const ListQuery& query, const WorkerRef& ref);
 
 // Sorts newest first (ties by source_id, worker_id) and applies the limit.
 void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs);
+// The same over pointers (stores that sort before copying).
+void SortAndLimit(const ListQuery& query, std::vector<const WorkerRef*>* refs);
 
 }  // namespace mx::store
 
