@@ -2,8 +2,6 @@
 
 #include <vector>
 
-#include <grpc/slice.h>
-
 #include "server/reply_encoding.h"
 
 namespace mx::server {
@@ -19,6 +17,28 @@ grpc::Slice SharedSlice(const std::shared_ptr<const store::WorkerRecord>& record
       [](void* p) { delete static_cast<std::shared_ptr<const store::WorkerRecord>*>(p); }, owner);
 }
 
+// The legacy tensor list of `encoded`: the copy a reply in flight already
+// made, or a new one.
+std::shared_ptr<const std::string> SharedLegacy(const store::EncodedReply& encoded) {
+  {
+    absl::MutexLock lock(&encoded.legacy_mu);
+    if (auto shared = encoded.legacy.lock()) return shared;
+  }
+  auto bytes = std::make_shared<std::string>(LegacyTensorsSize(encoded), '\0');
+  if (!WriteLegacyTensors(encoded, bytes->data())) LegacyTensors(encoded, bytes.get());
+  absl::MutexLock lock(&encoded.legacy_mu);
+  if (auto shared = encoded.legacy.lock()) return shared;  // another reply won the race
+  encoded.legacy = bytes;
+  return bytes;
+}
+
+grpc::Slice StringSlice(std::shared_ptr<const std::string> bytes) {
+  auto* owner = new std::shared_ptr<const std::string>(std::move(bytes));
+  return grpc::Slice(
+      const_cast<char*>((*owner)->data()), (*owner)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, owner);
+}
+
 }  // namespace
 
 grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored) {
@@ -28,20 +48,8 @@ grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored) {
       cached ? record->encoded : EncodeReply(*record);
   const std::string& blob = record->worker.nixl_metadata();  // "" unless set
 
-  // The legacy copy of the tensors, re-tagged into a fresh slice.
   grpc::Slice legacy;
-  if (encoded->tensor_entries != 0) {
-    const size_t size = LegacyTensorsSize(*encoded);
-    grpc_slice raw = grpc_slice_malloc(size);
-    if (WriteLegacyTensors(*encoded, reinterpret_cast<char*>(GRPC_SLICE_START_PTR(raw)))) {
-      legacy = grpc::Slice(raw, grpc::Slice::STEAL_REF);
-    } else {
-      grpc_slice_unref(raw);
-      std::string bytes;
-      LegacyTensors(*encoded, &bytes);
-      legacy = grpc::Slice(bytes);
-    }
-  }
+  if (encoded->tensor_entries != 0) legacy = StringSlice(SharedLegacy(*encoded));
   std::string live = LiveWorkerFields(stored.state);
   const size_t worker_size = encoded->worker_head.size() + blob.size() +
                              encoded->worker_payload.size() + legacy.size() + live.size();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "p2p.pb.h"
 
 namespace mx::store {
@@ -33,6 +34,11 @@ struct EncodedReply {
   std::string worker_payload;  // the tensor_source or artifact_source field
   size_t tensor_entries = 0;   // where tensor_source's entries start in worker_payload
   std::string reply_tail;      // GetMetadataResponse mx_source_id, worker_id, identity
+
+  // The legacy `tensors` copy, shared by the replies in flight and freed
+  // with the last of them, so an idle record holds its tensors only once.
+  mutable absl::Mutex legacy_mu;
+  mutable std::weak_ptr<const std::string> legacy ABSL_GUARDED_BY(legacy_mu);
 };
 
 // The part of a worker that only PublishMetadata changes. Immutable once

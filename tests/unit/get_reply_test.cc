@@ -199,3 +199,30 @@ TEST_F(GetReplyTest, NotFoundReplyEchoesTheIdsWithFoundFalse) {
 
 }  // namespace
 }  // namespace mx::server
+
+namespace mx::server {
+namespace {
+
+TEST_F(GetReplyTest, RepliesInFlightShareOneLegacyCopyThatDiesWithTheLast) {
+  PublishBoth(Request(100));
+  auto stored = compact_.Find(get_);
+  const store::EncodedReply& encoded = *stored->record->encoded;
+  auto legacy_of = [](const grpc::ByteBuffer& reply) {
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(reply.Dump(&slices).ok());
+    EXPECT_GE(slices.size(), 4u);
+    return slices[slices.size() - 2].begin();  // the slice before status/tail
+  };
+  {
+    grpc::ByteBuffer first = FoundReplyBytes(*stored);
+    grpc::ByteBuffer second = FoundReplyBytes(*stored);
+    EXPECT_EQ(legacy_of(first), legacy_of(second));
+    absl::MutexLock lock(&encoded.legacy_mu);
+    EXPECT_FALSE(encoded.legacy.expired());
+  }
+  absl::MutexLock lock(&encoded.legacy_mu);
+  EXPECT_TRUE(encoded.legacy.expired());
+}
+
+}  // namespace
+}  // namespace mx::server
