@@ -39,14 +39,14 @@ def ratio(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    for name in ("null", "mxd", "machine", "commit", "date", "seconds", "concurrency"):
+    for name in ("null", "mxd", "machine", "commit", "date", "seconds", "concurrency", "load"):
         ap.add_argument("--" + name, required=True)
     a = ap.parse_args()
     null, mxd = load(a.null), load(a.mxd)
     names = list(dict.fromkeys(list(null) + list(mxd)))
     out = []
     out.append(f"- Machine: {a.machine}; server on one core, load generator on the other (`taskset`).")
-    out.append(f"- Date: {a.date}; commit: `{a.commit}`.")
+    out.append(f"- Date: {a.date}; commit: `{a.commit}`; {a.load}.")
     out.append(f"- Load: {a.concurrency} calls in flight (64 for the heartbeat storm, 4 for the "
                f"100k-tensor and list-everything scenarios), {a.seconds} s per scenario after a "
                "0.5 s warm-up; fresh server per scenario.")

@@ -7,13 +7,14 @@
 #   tests/bench/run_all.sh BUILD_DIR [OUT.md]
 #
 # Environment: BENCH_SECONDS (3), BENCH_CONCURRENCY (16), BENCH_SCENARIOS
-# (all), SERVER_CPU (0), CLIENT_CPU (1), MXD_ARGS (extra mxd flags).
+# (all), SERVER_CPU (0), CLIENT_CPU (1), MXD_ARGS (extra mxd flags), MXD_BIN
+# (another mxd binary, e.g. an older build to compare against).
 set -euo pipefail
 
 build=${1:?usage: run_all.sh BUILD_DIR [OUT.md]}
 out=${2:-/dev/stdout}
 here=$(cd "$(dirname "$0")" && pwd)
-mxd=$build/src/server/mxd
+mxd=${MXD_BIN:-$build/src/server/mxd}
 null=$build/tests/bench/mx_null_server
 loadgen=$build/tests/bench/mx_loadgen
 for bin in "$mxd" "$null" "$loadgen"; do
@@ -59,6 +60,7 @@ start_server() {
   exit 1
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for scenario in $scenarios; do
   for kind in null mxd; do
     start_server "$kind" "$work/$kind.$scenario.log"
@@ -70,9 +72,11 @@ for scenario in $scenarios; do
   done
 done
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 machine="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr)"
 commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git -C "$here" diff --quiet HEAD 2>/dev/null; then commit="$commit (+ uncommitted changes)"; fi
 python3 "$here/make_table.py" --null="$work/null.results" --mxd="$work/mxd.results" \
   --machine="$machine" --commit="$commit" --date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  --seconds="$seconds" --concurrency="$concurrency" >"$out"
+  --seconds="$seconds" --concurrency="$concurrency" \
+  --load="load average before: $load_before; after: $load_after" >"$out"
