@@ -17,13 +17,46 @@ namespace {
 
 namespace p2p = model_express::p2p;
 
+// A memory store that claims to block, as Redis and Kubernetes stores do.
+class BlockingMemoryStore final : public store::Store {
+ public:
+  std::string_view backend() const override { return "blocking-memory"; }
+  bool MayBlock() const override { return true; }
+  absl::StatusOr<int64_t> NowMs() override { return inner_.NowMs(); }
+  absl::Status CheckHealth() override { return inner_.CheckHealth(); }
+  absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> record,
+                                            const store::UpsertOptions& options) override {
+    return inner_.Upsert(std::move(record), options);
+  }
+  absl::StatusOr<store::StoredWorker> Get(const store::WorkerKey& key) override {
+    return inner_.Get(key);
+  }
+  absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override {
+    return inner_.List(query);
+  }
+  absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
+                                                  const store::StatusUpdate& update) override {
+    return inner_.UpdateStatus(key, update);
+  }
+  absl::Status Remove(const store::WorkerKey& key,
+                      const std::optional<store::WorkerState>& expected) override {
+    return inner_.Remove(key, expected);
+  }
+
+ private:
+  store::MemoryStore inner_;
+};
+
 class RawGrpcPathsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartWith(std::make_unique<store::MemoryStore>()); }
+
+  void StartWith(std::unique_ptr<store::Store> store) {
+    server_.reset();
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.reflection = false;
-    auto server = Server::Start(config, std::make_unique<store::MemoryStore>());
+    auto server = Server::Start(config, std::move(store));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     grpc::ChannelArguments args;
@@ -81,6 +114,35 @@ TEST_F(RawGrpcPathsTest, PublishedWorkerComesBackWithBothTensorListsOverGrpc) {
   EXPECT_EQ(reply.worker().tensors(2999).addr(), 2999ULL << 20);
   EXPECT_EQ(reply.worker().status(), p2p::SOURCE_STATUS_INITIALIZING);
   EXPECT_GT(reply.worker().updated_at(), 1600000000000);
+}
+
+TEST_F(RawGrpcPathsTest, MemoryStoreKeepsPublishedTensorsOnlyAsReplyBytes) {
+  p2p::PublishMetadataResponse published;
+  ASSERT_TRUE(stub_->PublishMetadata(Context().get(), Worker(10), &published).ok());
+  auto stored = server_->store()->Get({published.mx_source_id(), "w0"});
+  ASSERT_TRUE(stored.ok());
+  ASSERT_NE(stored->record->encoded, nullptr);
+  EXPECT_EQ(stored->record->worker.tensor_source().tensors_size(), 0);
+}
+
+TEST_F(RawGrpcPathsTest, StoresThatBlockGetFullyParsedRecordsAndTheSameReplies) {
+  StartWith(std::make_unique<BlockingMemoryStore>());
+  p2p::PublishMetadataResponse published;
+  ASSERT_TRUE(stub_->PublishMetadata(Context().get(), Worker(10), &published).ok());
+  auto stored = server_->store()->Get({published.mx_source_id(), "w0"});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->record->encoded, nullptr);
+  EXPECT_EQ(stored->record->worker.tensor_source().tensors_size(), 10);
+
+  p2p::GetMetadataRequest get;
+  get.set_mx_source_id(published.mx_source_id());
+  get.set_worker_id("w0");
+  p2p::GetMetadataResponse reply;
+  ASSERT_TRUE(stub_->GetMetadata(Context().get(), get, &reply).ok());
+  EXPECT_TRUE(reply.found());
+  EXPECT_EQ(reply.worker().tensor_source().tensors_size(), 10);
+  EXPECT_EQ(reply.worker().tensors_size(), 10);
+  EXPECT_EQ(reply.worker().tensors(9).name(), "model.layers.9.mlp.experts.255.down_proj.weight");
 }
 
 TEST_F(RawGrpcPathsTest, UnknownWorkerIsFoundFalseNotAnError) {
