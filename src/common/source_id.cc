@@ -12,6 +12,20 @@ namespace {
 
 using model_express::p2p::SourceIdentity;
 
+// `{"k":v,...}` from keys in map order and values already in JSON form.
+template <typename Map>
+std::string JsonObject(const Map& fields) {
+  std::string out = "{";
+  for (const auto& [key, value] : fields) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(key, &out);
+    out.push_back(':');
+    out.append(value);
+  }
+  out.push_back('}');
+  return out;
+}
+
 std::string JsonLowerString(std::string_view s) {
   std::string out;
   AppendJsonString(AsciiLower(s), &out);
@@ -25,19 +39,9 @@ std::string ExtraParametersJson(const SourceIdentity& identity) {
                                                  identity.extra_parameters().end());
   std::map<std::string, std::string> lowered;
   for (const auto& [key, value] : by_original) {
-    lowered.emplace(AsciiLower(key), AsciiLower(value));  // emplace keeps the first
+    lowered.emplace(AsciiLower(key), JsonLowerString(value));  // emplace keeps the first
   }
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [key, value] : lowered) {
-    if (!first) out.push_back(',');
-    first = false;
-    AppendJsonString(key, &out);
-    out.push_back(':');
-    AppendJsonString(value, &out);
-  }
-  out.push_back('}');
-  return out;
+  return JsonObject(lowered);
 }
 
 }  // namespace
@@ -68,17 +72,7 @@ std::string CanonicalIdentityJson(const SourceIdentity& identity) {
     if (!value->empty()) fields[key] = JsonLowerString(*value);
   }
 
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [key, value] : fields) {
-    if (!first) out.push_back(',');
-    first = false;
-    AppendJsonString(key, &out);
-    out.push_back(':');
-    out.append(value);
-  }
-  out.push_back('}');
-  return out;
+  return JsonObject(fields);
 }
 
 std::string ComputeSourceId(const SourceIdentity& identity) {

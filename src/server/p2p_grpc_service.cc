@@ -45,29 +45,49 @@ grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
     grpc::CallbackServerContext* context, std::string_view method,
     std::function<absl::Status(const Caller&)> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+      return reactor;
+    }
+    ++in_flight_;
+  }
+  auto finish = [this, reactor](const grpc::Status& status) {
+    reactor->Finish(status);
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  };
   Caller caller;
   if (authenticate_) {
     auto who = authenticate_(context, method);
     if (!who.ok()) {
-      reactor->Finish(ToGrpcStatus(who.status()));
+      finish(ToGrpcStatus(who.status()));
       return reactor;
     }
     caller = *std::move(who);
   }
-  auto run = [reactor, method, caller = std::move(caller), work = std::move(work)] {
+  auto run = [finish, method, caller = std::move(caller), work = std::move(work)] {
     const absl::Status status = work(caller);
     if (!status.ok() && !absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
       spdlog::warn("{} failed: {}", method, status.ToString());
     }
-    reactor->Finish(ToGrpcStatus(status));
+    finish(ToGrpcStatus(status));
   };
   if (!blocking_) {
     run();
   } else if (!pool_->TrySubmit(run)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "server is overloaded: too many store calls queued"));
+    finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "server is overloaded: too many store calls queued"));
   }
   return reactor;
+}
+
+bool P2pGrpcService::Drain(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
 grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(grpc::CallbackServerContext* context,

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string_view>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "p2p.grpc.pb.h"
 #include "server/metadata_service.h"
 #include "server/thread_pool.h"
@@ -48,6 +50,10 @@ class P2pGrpcService final : public P2pCallbackBase {
       const model_express::p2p::UpdateStatusRequest* request,
       model_express::p2p::UpdateStatusResponse* response) override;
 
+  // Refuses new calls with UNAVAILABLE from now on, then waits until the
+  // calls already running have finished or `deadline` passes. True if idle.
+  bool Drain(absl::Time deadline);
+
  private:
   // Runs `work(caller)` where store I/O is allowed and finishes the call.
   grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context,
@@ -58,6 +64,9 @@ class P2pGrpcService final : public P2pCallbackBase {
   ThreadPool* const pool_;
   const bool blocking_;
   const Authenticator authenticate_;
+  absl::Mutex mu_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace mx::server

@@ -1,6 +1,10 @@
 #include "server/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+
+#include <algorithm>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -13,6 +17,18 @@ namespace {
 
 constexpr char kServiceName[] = "model_express.p2p.P2pService";
 constexpr size_t kMaxQueuedStoreCalls = 10000;
+
+// Linking grpc++_reflection registers its plugin with every ServerBuilder;
+// this option takes it out again when reflection is turned off.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const auto& p) { return p->name() == "proto_server_reflection"; }),
+                   plugins->end());
+  }
+};
 
 }  // namespace
 
@@ -36,6 +52,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->grpc_service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
@@ -62,7 +79,11 @@ void Server::Shutdown() {
   shut_down_ = true;
   health_->Stop();  // NOT_SERVING first, so balancers drain us
   reaper_->Stop();
-  grpc_server_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);
+  // Drain ourselves rather than through grpc::Server::Shutdown(deadline),
+  // which also waits out idle client connections for the whole grace period.
+  const bool idle = grpc_service_->Drain(absl::Now() + absl::FromChrono(config_.shutdown_grace));
+  if (!idle) spdlog::warn("grace period over: cancelling the calls still running");
+  grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   grpc_server_->Wait();
   pool_.reset();  // finishes whatever store calls were still queued
 }

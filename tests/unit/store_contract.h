@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "store/store.h"
+#include "test_records.h"
 
 namespace mx::store::testing {
 
@@ -24,10 +25,6 @@ class StoreContractTest : public ::testing::TestWithParam<const StoreHarness*> {
   void SetUp() override;
   std::unique_ptr<Store> store_;
 };
-
-// A record with `tensors` tensors, rank `rank`, for identity model `model`.
-std::shared_ptr<WorkerRecord> MakeRecord(const std::string& model, const std::string& worker_id,
-                                         uint32_t rank, int tensors = 3);
 
 inline std::string HarnessName(const ::testing::TestParamInfo<const StoreHarness*>& info) {
   return info.param->name;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what mxd needs to build and to run its tests on Debian 12.
+# Usage: deploy/debian/install-deps.sh [--runtime-only]   (root, or via sudo)
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo --preserve-env=DEBIAN_FRONTEND "$0" "$@"
+fi
+export DEBIAN_FRONTEND=noninteractive
+
+build_packages=(
+  build-essential cmake pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  libabsl-dev libspdlog-dev nlohmann-json3-dev libssl-dev
+  libhiredis-dev libcurl4-openssl-dev zlib1g-dev libcpp-httplib-dev
+)
+test_packages=(
+  libgtest-dev libgmock-dev redis-server openssl python3 procps
+)
+
+packages=("${build_packages[@]}")
+if [ "${1:-}" != "--runtime-only" ]; then
+  packages+=("${test_packages[@]}")
+fi
+
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}"
+# kubectl drives the fake Kubernetes API server in tests; it is not in
+# Debian's own archive, so install it only where an apt source offers it.
+if [ "${1:-}" != "--runtime-only" ] && ! command -v kubectl >/dev/null 2>&1; then
+  if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get install -y -qq kubectl
+  else
+    echo "install-deps: kubectl is not available from apt; the kubectl tests will be skipped" >&2
+  fi
+fi

@@ -1,0 +1,104 @@
+#include "mx/find_source.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/backoff.h"
+
+namespace mx {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool Compatible(const std::string& mine, const std::string& theirs) {
+  return mine.empty() || theirs.empty() || absl::EqualsIgnoreCase(mine, theirs);
+}
+
+std::chrono::milliseconds Remaining(Clock::time_point deadline) {
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+}
+
+// One look: list, filter, order, then read candidates until one is there.
+// NotFound when no usable candidate exists right now.
+absl::StatusOr<FoundSource> LookOnce(const Client& client, const FindSourceOptions& options,
+                                     const std::string& source_id, Clock::time_point deadline) {
+  ListFilter filter;
+  filter.identity = options.identity;
+  filter.status = p2p::SOURCE_STATUS_READY;
+  filter.worker_rank = options.worker_rank;
+  CallOptions call;
+  call.deadline = std::min(client.options().deadline, Remaining(deadline));
+  auto refs = client.ListSources(filter, call);
+  if (!refs.ok()) return refs.status();
+
+  std::vector<p2p::SourceInstanceRef> candidates;
+  for (auto& ref : *refs) {
+    // Re-check what the server filtered: an older server may ignore a filter.
+    if (ref.mx_source_id() != source_id || ref.worker_rank() != options.worker_rank) continue;
+    if (!options.own_worker_id.empty() && ref.worker_id() == options.own_worker_id) continue;
+    if (!Compatible(options.accelerator, ref.accelerator())) continue;
+    candidates.push_back(std::move(ref));
+  }
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+    return a.updated_at() > b.updated_at();
+  });
+
+  for (const auto& ref : candidates) {
+    call.deadline = std::min(client.options().deadline, Remaining(deadline));
+    auto got = client.GetMetadata(ref.mx_source_id(), ref.worker_id(), call);
+    if (absl::IsNotFound(got.status())) continue;  // gone between list and get
+    if (!got.ok()) return got.status();
+    p2p::WorkerMetadata& worker = *got->mutable_worker();
+    // It may have gone STALE (shutdown) since the listing; a newer one may still be fine.
+    if (worker.status() != p2p::SOURCE_STATUS_READY) continue;
+    if (!worker.has_tensor_source() && !worker.has_artifact_source() && worker.tensors_size() > 0) {
+      *worker.mutable_tensor_source()->mutable_tensors() = worker.tensors();
+    }
+    FoundSource found;
+    found.mx_source_id = got->mx_source_id();
+    found.worker_id = got->worker_id();
+    found.identity = std::move(*got->mutable_identity());
+    found.worker = std::move(worker);
+    return found;
+  }
+  return absl::NotFoundError("no usable READY source yet");
+}
+
+}  // namespace
+
+const google::protobuf::RepeatedPtrField<p2p::TensorDescriptor>& WorkerTensors(
+    const p2p::WorkerMetadata& worker) {
+  if (worker.has_tensor_source() && worker.tensor_source().tensors_size() > 0) {
+    return worker.tensor_source().tensors();
+  }
+  return worker.tensors();
+}
+
+absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOptions& options) {
+  if (options.identity.model_name().empty()) {
+    return absl::InvalidArgumentError("FindSource: identity.model_name is required");
+  }
+  const std::string source_id = ComputeSourceId(options.identity);
+  const auto deadline = Clock::now() + options.timeout;
+  client::Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
+  absl::Status last;
+  for (;;) {
+    auto found = LookOnce(client, options, source_id, deadline);
+    if (found.ok()) return found;
+    last = found.status();
+    const bool transient = absl::IsNotFound(last) || absl::IsUnavailable(last) ||
+                           absl::IsDeadlineExceeded(last);
+    if (!transient) return last;
+    const auto sleep = backoff.Next();
+    if (Clock::now() + sleep >= deadline) break;
+    std::this_thread::sleep_for(sleep);  // polling interval, not synchronization
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "FindSource: no READY source ", source_id, " for rank ", options.worker_rank, " within ",
+      options.timeout.count(), " ms (last: ", last.message(), ")"));
+}
+
+}  // namespace mx

@@ -1,0 +1,113 @@
+#include "integration/child_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace mx::testing {
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path,
+                         const std::vector<std::string>& extra_env) {
+  log_path_ = log_path;
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    for (const auto& kv : extra_env) putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  return true;
+}
+
+void ChildProcess::Signal(int signal_number) {
+  if (pid_ > 0) kill(pid_, signal_number);
+}
+
+bool ChildProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    exit_status_ = status;
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
+  WaitFor([&] { return !running(); }, timeout);
+  return exit_status_;
+}
+
+std::string ChildProcess::ReadLog() const {
+  std::ifstream in(log_path_);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string BinaryPath(const std::string& name) {
+  return std::string(MX_BINARY_DIR) + "/" + name;
+}
+
+int StartMxd(ChildProcess* process, const std::vector<std::string>& args,
+             const std::string& log_path, std::chrono::milliseconds timeout,
+             const std::vector<std::string>& extra_env) {
+  std::vector<std::string> argv = {BinaryPath("mxd"), "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (!process->Start(argv, log_path, extra_env)) return 0;
+  static const std::regex kServing("serving model_express\\.p2p\\.P2pService on port (\\d+)");
+  int port = 0;
+  WaitFor(
+      [&] {
+        std::smatch m;
+        const std::string log = process->ReadLog();
+        if (std::regex_search(log, m, kServing)) port = std::stoi(m[1]);
+        return port != 0 || !process->running();
+      },
+      timeout);
+  return port;
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string pattern = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+  pattern += "/" + prefix + "XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  const char* dir = mkdtemp(buffer.data());
+  return dir ? dir : "";
+}
+
+}  // namespace mx::testing
