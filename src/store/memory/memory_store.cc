@@ -38,11 +38,15 @@ absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerReco
                                                 const UpsertOptions& options) {
   if (record == nullptr) return absl::InvalidArgumentError("null record");
   const WorkerKey key{record->source_id, record->worker_id};
+  // The replaced record is freed after the lock is released (declared
+  // first, destroyed last): a 100k-tensor record takes milliseconds to free.
+  std::shared_ptr<const WorkerRecord> replaced;
   absl::MutexLock lock(&mu_);
-  if (const Entry* existing = FindLocked(key);
-      existing != nullptr && options.required_owner &&
-      existing->record->owner != *options.required_owner) {
-    return absl::PermissionDeniedError("worker is owned by another principal");
+  if (const Entry* existing = FindLocked(key); existing != nullptr) {
+    if (options.required_owner && existing->record->owner != *options.required_owner) {
+      return absl::PermissionDeniedError("worker is owned by another principal");
+    }
+    replaced = existing->record;
   }
   EraseLocked(key);
   const WorkerState state{options.status, clock_()};
@@ -118,12 +122,14 @@ absl::StatusOr<WorkerState> MemoryStore::UpdateStatus(const WorkerKey& key,
 
 absl::Status MemoryStore::Remove(const WorkerKey& key,
                                  const std::optional<WorkerState>& expected) {
+  std::shared_ptr<const WorkerRecord> removed;  // freed after unlocking
   absl::MutexLock lock(&mu_);
   const Entry* entry = FindLocked(key);
   if (entry == nullptr) return absl::NotFoundError("worker not found");
   if (expected && !(*expected == entry->ref.state)) {
     return absl::FailedPreconditionError("worker state changed");
   }
+  removed = entry->record;
   EraseLocked(key);
   return absl::OkStatus();
 }
