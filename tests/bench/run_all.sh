@@ -25,7 +25,7 @@ concurrency=${BENCH_CONCURRENCY:-16}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 scenarios=${BENCH_SCENARIOS:-$( ("$loadgen" 2>&1 || true) | sed -n 's/^scenarios: *//p')}
-work=$(mktemp -d /tmp/mx_bench.XXXXXX)
+work=$(mktemp -d "$build/bench-run.XXXXXX")  # not /tmp: other jobs clean it
 server_pid=
 
 stop_server() {
