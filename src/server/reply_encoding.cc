@@ -175,6 +175,14 @@ std::shared_ptr<const store::EncodedReply> EncodeReply(const std::string& source
     AppendLengthDelimited(kWorkerArtifactSource, w.artifact_source().SerializeAsString(),
                           &encoded->worker_payload);
   }
+  if (!w.has_tensor_source()) {
+    // Records mxd publishes never get here with legacy tensors (they are
+    // normalized into tensor_source); a record written by other means keeps
+    // them as stored, as the message path does.
+    for (const auto& t : w.tensors()) {
+      AppendLengthDelimited(kWorkerLegacyTensors, t.SerializeAsString(), &encoded->worker_payload);
+    }
+  }
 
   p2p::GetMetadataResponse tail;
   tail.set_mx_source_id(source_id);

@@ -14,9 +14,10 @@ set -euo pipefail
 build=${1:?usage: run_all.sh BUILD_DIR [OUT.md]}
 out=${2:-/dev/stdout}
 here=$(cd "$(dirname "$0")" && pwd)
-mxd=${MXD_BIN:-$build/src/server/mxd}
-null=$build/tests/bench/mx_null_server
-loadgen=$build/tests/bench/mx_loadgen
+bin=$build/bin  # CMAKE_RUNTIME_OUTPUT_DIRECTORY
+mxd=${MXD_BIN:-$bin/mxd}
+null=$bin/mx_null_server
+loadgen=$bin/mx_loadgen
 for bin in "$mxd" "$null" "$loadgen"; do
   [[ -x $bin ]] || { echo "run_all.sh: $bin is missing; build it first" >&2; exit 2; }
 done

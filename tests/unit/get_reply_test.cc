@@ -175,6 +175,25 @@ TEST_F(GetReplyTest, RecordsWithoutCachedBytesAreEncodedPerRead) {
   EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain_.Get(get_)));
 }
 
+TEST_F(GetReplyTest, UnnormalizedRecordsFromOtherWritersAreRepliedAsStored) {
+  // A record not written by Publish (e.g. another tool writing the store):
+  // legacy tensors only, next to an artifact source.
+  auto record = std::make_shared<store::WorkerRecord>();
+  record->source_id = "0123456789abcdef";
+  record->worker_id = "w";
+  record->identity.set_model_name("m");
+  record->worker.mutable_artifact_source()->set_artifact_id("a");
+  record->worker.add_tensors()->set_name("legacy.weight");
+  ASSERT_TRUE(plain_store_.Upsert(record, {}).ok());
+  p2p::GetMetadataRequest get;
+  get.set_mx_source_id("0123456789abcdef");
+  get.set_worker_id("w");
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*plain_.Find(get)));
+  EXPECT_EQ(raw.worker().tensors_size(), 1);
+  EXPECT_EQ(raw.worker().artifact_source().artifact_id(), "a");
+  EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain_.Get(get)));
+}
+
 TEST_F(GetReplyTest, UnknownFieldsOfNewerPublishersSurviveBothPaths) {
   auto req = Request(2);
   // Field 99 (a future WorkerMetadata field) as unknown bytes.
