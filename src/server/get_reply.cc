@@ -19,7 +19,8 @@ grpc::Slice SharedSlice(const std::shared_ptr<const store::WorkerRecord>& record
 
 // The legacy tensor list of `encoded`: the copy a reply in flight already
 // made, or a new one.
-std::shared_ptr<const std::string> SharedLegacy(const store::EncodedReply& encoded) {
+std::shared_ptr<const std::string> SharedLegacy(const store::EncodedReply& encoded,
+                                                RecentLegacyLists* recent) {
   {
     absl::MutexLock lock(&encoded.legacy_mu);
     if (auto shared = encoded.legacy.lock()) return shared;
@@ -29,6 +30,7 @@ std::shared_ptr<const std::string> SharedLegacy(const store::EncodedReply& encod
   absl::MutexLock lock(&encoded.legacy_mu);
   if (auto shared = encoded.legacy.lock()) return shared;  // another reply won the race
   encoded.legacy = bytes;
+  if (recent != nullptr) recent->Keep(bytes);
   return bytes;
 }
 
@@ -41,7 +43,19 @@ grpc::Slice StringSlice(std::shared_ptr<const std::string> bytes) {
 
 }  // namespace
 
-grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored) {
+void RecentLegacyLists::Keep(std::shared_ptr<const std::string> bytes) {
+  std::vector<std::shared_ptr<const std::string>> dropped;  // freed after unlocking
+  absl::MutexLock lock(&mu_);
+  bytes_ += bytes->size();
+  kept_.push_back(std::move(bytes));
+  while (bytes_ > budget_ && !kept_.empty()) {
+    bytes_ -= kept_.front()->size();
+    dropped.push_back(std::move(kept_.front()));
+    kept_.pop_front();
+  }
+}
+
+grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored, RecentLegacyLists* recent) {
   const std::shared_ptr<const store::WorkerRecord>& record = stored.record;
   const bool cached = record->encoded != nullptr;
   const std::shared_ptr<const store::EncodedReply> encoded =
@@ -49,7 +63,7 @@ grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored) {
   const std::string& blob = record->worker.nixl_metadata();  // "" unless set
 
   grpc::Slice legacy;
-  if (encoded->tensor_entries != 0) legacy = StringSlice(SharedLegacy(*encoded));
+  if (encoded->tensor_entries != 0) legacy = StringSlice(SharedLegacy(*encoded, recent));
   std::string live = LiveWorkerFields(stored.state);
   const size_t worker_size = encoded->worker_head.size() + blob.size() +
                              encoded->worker_payload.size() + legacy.size() + live.size();

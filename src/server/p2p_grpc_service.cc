@@ -121,7 +121,8 @@ grpc::ServerUnaryReactor* P2pGrpcService::GetMetadata(grpc::CallbackServerContex
     if (absl::Status s = ParseRequest(*request, &parsed); !s.ok()) return s;
     auto stored = service_->Find(parsed);
     if (!stored.ok()) return stored.status();
-    *response = stored->record != nullptr ? FoundReplyBytes(*stored) : NotFoundReplyBytes(parsed);
+    *response = stored->record != nullptr ? FoundReplyBytes(*stored, &recent_legacy_)
+                                          : NotFoundReplyBytes(parsed);
     return absl::OkStatus();
   });
 }

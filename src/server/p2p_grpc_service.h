@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "p2p.grpc.pb.h"
+#include "server/get_reply.h"
 #include "server/metadata_service.h"
 #include "server/thread_pool.h"
 
@@ -64,6 +65,9 @@ class P2pGrpcService final : public P2pCallbackBase {
   ThreadPool* const pool_;
   const bool blocking_;
   const Authenticator authenticate_;
+  // Legacy tensor lists of recently fetched workers (~280 workers of 3,000
+  // tensors): a fleet fetching the same workers re-tags each list once.
+  RecentLegacyLists recent_legacy_{64u << 20};
   absl::Mutex mu_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

@@ -245,3 +245,39 @@ TEST_F(GetReplyTest, RepliesInFlightShareOneLegacyCopyThatDiesWithTheLast) {
 
 }  // namespace
 }  // namespace mx::server
+
+namespace mx::server {
+namespace {
+
+TEST_F(GetReplyTest, RecentlyServedLegacyListsOutliveTheirRepliesWithinTheBudget) {
+  PublishBoth(Request(100));
+  auto first = compact_.Find(get_);
+  auto expired = [](const store::EncodedReply& e) {
+    absl::MutexLock lock(&e.legacy_mu);
+    return e.legacy.expired();
+  };
+  const size_t one_list = [&] {
+    grpc::ByteBuffer reply = FoundReplyBytes(*first);  // size of one legacy list
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(reply.Dump(&slices).ok());
+    return slices[slices.size() - 2].size();
+  }();
+  RecentLegacyLists recent(one_list);  // room for exactly one list
+  { grpc::ByteBuffer reply = FoundReplyBytes(*first, &recent); }
+  EXPECT_FALSE(expired(*first->record->encoded));  // kept after its reply is gone
+
+  auto req = Request(100);
+  req.set_worker_id("another-worker");
+  auto published = compact_.Publish(req, {});
+  ASSERT_TRUE(published.ok());
+  p2p::GetMetadataRequest other;
+  other.set_mx_source_id(published->mx_source_id());
+  other.set_worker_id("another-worker");
+  auto second = compact_.Find(other);
+  { grpc::ByteBuffer reply = FoundReplyBytes(*second, &recent); }
+  EXPECT_FALSE(expired(*second->record->encoded));
+  EXPECT_TRUE(expired(*first->record->encoded));  // the oldest left the budget
+}
+
+}  // namespace
+}  // namespace mx::server
