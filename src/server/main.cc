@@ -9,6 +9,9 @@
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 #include "store/factory.h"
+#ifdef MX_WITH_KUBERNETES
+#include "store/kubernetes/kubernetes_store.h"
+#endif
 
 namespace {
 
@@ -35,6 +38,17 @@ int Run(int argc, char** argv) {
   spdlog::info("mxd starting: {}", mx::server::DescribeConfig(*config));
   spdlog::info("transport: plaintext gRPC (no TLS configured)");
 
+#ifdef MX_WITH_KUBERNETES
+  if (config->store.backend == "kubernetes") {
+    // In a pod: API address, token, CA and namespace from the service account.
+    auto resolved = mx::store::ResolveInClusterDefaults(config->store.kubernetes);
+    if (!resolved.ok()) {
+      spdlog::error("kubernetes store: {}", resolved.status().ToString());
+      return 1;
+    }
+    config->store.kubernetes = *std::move(resolved);
+  }
+#endif
   auto store = mx::store::MakeStore(config->store);
   if (!store.ok()) {
     spdlog::error("cannot open the {} store: {}", config->store.backend,

@@ -1,0 +1,34 @@
+// Value encoding of layout version 1: protobuf binary for records and
+// summaries (redis_format.proto), "<status>:<unix ms>" for the live state.
+#ifndef MX_STORE_REDIS_REDIS_CODEC_H_
+#define MX_STORE_REDIS_REDIS_CODEC_H_
+
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "store/record.h"
+
+namespace mx::store::redis {
+
+// The "rec" field: identity, worker metadata (tensors included), pod fields.
+std::string EncodeRecord(const WorkerRecord& record);
+// Rebuilds the record stored under (source_id, worker_id). DataLoss when the
+// bytes do not parse.
+absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(std::string source_id,
+                                                                 std::string worker_id,
+                                                                 absl::string_view bytes,
+                                                                 std::string owner);
+
+// The listing summary of a record (MakeRef's fields without ids and state).
+std::string EncodeSummary(const WorkerRecord& record);
+// Fills every WorkerRef field the summary carries. DataLoss when corrupt.
+absl::Status DecodeSummary(absl::string_view bytes, WorkerRef* ref);
+
+std::string FormatState(const WorkerState& state);
+absl::StatusOr<WorkerState> ParseState(absl::string_view text);
+
+}  // namespace mx::store::redis
+
+#endif  // MX_STORE_REDIS_REDIS_CODEC_H_

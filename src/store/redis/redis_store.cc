@@ -1,0 +1,375 @@
+#include "store/redis/redis_store.h"
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "store/redis/redis_codec.h"
+#include "store/redis/redis_keys.h"
+#include "store/redis/redis_pool.h"
+#include "store/redis/redis_scripts.h"
+
+namespace mx::store {
+namespace {
+
+using redis::EscapeId;
+using redis::KeySpace;
+using redis::RedisConnection;
+using redis::RedisPool;
+using redis::ReplyPtr;
+using redis::Script;
+
+absl::string_view Str(const redisReply* r) { return {r->str, r->len}; }
+
+bool IsString(const redisReply* r) {
+  return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+
+// A staged payload that no script claimed (the mxd died mid-publish)
+// expires after this long.
+constexpr absl::string_view kStageTtlMs = "60000";
+
+// 128 random bits, hex: names one publish's staging key.
+std::string StageToken() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16), absl::Hex(rng(), absl::kZeroPad16));
+}
+
+absl::Status Malformed(absl::string_view what) {
+  return absl::InternalError(absl::StrCat("redis: unexpected reply to ", what));
+}
+
+// The first error reply of a pipeline, as a status. A refused MULTI (e.g.
+// LOADING while Redis reads its AOF) surfaces here with its real reason
+// instead of as a puzzling EXEC error.
+absl::Status FirstError(absl::string_view what, const std::vector<ReplyPtr>& replies) {
+  for (const ReplyPtr& r : replies) {
+    if (r->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus(what, Str(r.get()));
+  }
+  return absl::OkStatus();
+}
+
+// What a write script answered: its code and, for "ok", the state written.
+struct Outcome {
+  std::string code;
+  std::string state;
+};
+
+absl::StatusOr<Outcome> ReadOutcome(const Script& script, const redisReply* reply) {
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+      !IsString(reply->element[0])) {
+    return Malformed(script.name);
+  }
+  Outcome out{std::string(Str(reply->element[0])), ""};
+  if (reply->elements > 1 && IsString(reply->element[1])) out.state = std::string(Str(reply->element[1]));
+  return out;
+}
+
+absl::Status OutcomeStatus(const Outcome& outcome) {
+  if (outcome.code == "ok") return absl::OkStatus();
+  if (outcome.code == "notfound") return absl::NotFoundError("worker not found");
+  if (outcome.code == "denied") {
+    return absl::PermissionDeniedError("worker is owned by another principal");
+  }
+  if (outcome.code == "changed") return absl::FailedPreconditionError("worker state changed");
+  if (outcome.code == "nostage") {
+    return absl::UnavailableError("redis: the uploaded record expired before it was published");
+  }
+  return absl::InternalError(absl::StrCat("redis script answered '", outcome.code, "'"));
+}
+
+class RedisStore final : public Store {
+ public:
+  explicit RedisStore(const RedisOptions& options)
+      : keys_(options.key_prefix), pool_(options) {}
+
+  std::string_view backend() const override { return "redis"; }
+  bool MayBlock() const override { return true; }
+
+  absl::StatusOr<int64_t> NowMs() override {
+    auto reply = Run({"TIME"});
+    if (!reply.ok()) return reply.status();
+    const redisReply* r = reply->get();
+    int64_t seconds = 0;
+    int64_t micros = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        !absl::SimpleAtoi(Str(r->element[0]), &seconds) ||
+        !absl::SimpleAtoi(Str(r->element[1]), &micros)) {
+      return Malformed("TIME");
+    }
+    return seconds * 1000 + micros / 1000;
+  }
+
+  absl::Status CheckHealth() override {
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    const auto timeout = std::min(pool_.options().command_timeout, std::chrono::milliseconds(500));
+    auto reply = (*lease)->CommandWithTimeout({"PING"}, timeout);
+    if (!reply.ok()) return reply.status();
+    if ((*reply)->type == REDIS_REPLY_ERROR) {
+      return redis::ErrorReplyStatus("PING", Str(reply->get()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<WorkerState> Upsert(std::shared_ptr<const WorkerRecord> record,
+                                     const UpsertOptions& options) override {
+    if (record == nullptr) return absl::InvalidArgumentError("null record");
+    const std::string src = EscapeId(record->source_id);
+    const std::string rank = std::to_string(record->worker.worker_rank());
+    const std::string status = std::to_string(static_cast<int>(options.status));
+    const std::string rec = redis::EncodeRecord(*record);
+    const std::string summary = redis::EncodeSummary(*record);
+    const std::string stage = keys_.Stage(StageToken());
+    const Script& script = redis::PublishScript();
+    auto outcome = EvalOutcome(
+        script,
+        {keys_.Worker(src, record->worker_id), keys_.Record(src, record->worker_id), stage,
+         keys_.Source(src), keys_.Sources(), keys_.Model(record->identity.model_name())},
+        {src, record->worker_id, summary, record->owner, rank, status,
+         options.required_owner ? "1" : "0", options.required_owner.value_or("")},
+        {"SET", stage, rec, "PX", kStageTtlMs});
+    if (!outcome.ok()) return outcome.status();
+    if (absl::Status s = OutcomeStatus(*outcome); !s.ok()) return s;
+    return redis::ParseState(outcome->state);
+  }
+
+  absl::StatusOr<StoredWorker> Get(const WorkerKey& key) override {
+    const std::string src = EscapeId(key.source_id);
+    const std::string record_key = keys_.Record(src, key.worker_id);
+    const std::string worker_key = keys_.Worker(src, key.worker_id);
+    const std::string source_key = keys_.Source(src);
+    const std::string state_field = absl::StrCat(redis::kStateField, key.worker_id);
+    // One round trip, one consistent snapshot: no script, so the payload is
+    // copied once by Redis instead of through Lua.
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    auto replies = (*lease)->Pipeline({{"MULTI"},
+                                       {"GET", record_key},
+                                       {"HGET", worker_key, "owner"},
+                                       {"HGET", source_key, state_field},
+                                       {"EXEC"}});
+    if (!replies.ok()) return replies.status();
+    if (absl::Status s = FirstError("GET", *replies); !s.ok()) return s;
+    const redisReply* r = replies->back().get();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return Malformed("MULTI/EXEC");
+    if (r->element[0]->type == REDIS_REPLY_NIL) return absl::NotFoundError("worker not found");
+    if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING) {
+      return absl::DataLossError("redis worker record is incomplete");
+    }
+    auto state = redis::ParseState(Str(r->element[2]));
+    if (!state.ok()) return state.status();
+    auto record = redis::DecodeRecord(key.source_id, key.worker_id, Str(r->element[0]),
+                                      std::string(Str(r->element[1])));
+    if (!record.ok()) return record.status();
+    return StoredWorker{*std::move(record), *state};
+  }
+
+  absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) override {
+    // Which sources: the one named, or those of an index (never a SCAN).
+    std::vector<std::string> sources;
+    if (query.source_id) {
+      sources.push_back(EscapeId(*query.source_id));
+    } else {
+      auto members = query.model_name ? Run({"HKEYS", keys_.Model(*query.model_name)})
+                                      : Run({"SMEMBERS", keys_.Sources()});
+      if (!members.ok()) return members.status();
+      const redisReply* r = members->get();
+      if (r->type != REDIS_REPLY_ARRAY) return Malformed("source index");
+      for (size_t i = 0; i < r->elements; ++i) sources.emplace_back(Str(r->element[i]));
+    }
+    std::vector<WorkerRef> refs;
+    for (size_t first = 0; first < sources.size(); first += kSourcesPerRoundTrip) {
+      const size_t last = std::min(sources.size(), first + kSourcesPerRoundTrip);
+      if (absl::Status s = ListSources(query, sources.data() + first, sources.data() + last, &refs);
+          !s.ok()) {
+        return s;
+      }
+    }
+    SortAndLimit(query, &refs);
+    return refs;
+  }
+
+  absl::StatusOr<WorkerState> UpdateStatus(const WorkerKey& key,
+                                           const StatusUpdate& update) override {
+    const std::string src = EscapeId(key.source_id);
+    auto outcome = EvalOutcome(
+        redis::UpdateStatusScript(), {keys_.Worker(src, key.worker_id), keys_.Source(src)},
+        {key.worker_id, std::to_string(static_cast<int>(update.status)),
+         update.rank ? std::to_string(*update.rank) : "", update.required_owner ? "1" : "0",
+         update.required_owner.value_or(""),
+         update.expected ? redis::FormatState(*update.expected) : ""});
+    if (!outcome.ok()) return outcome.status();
+    if (absl::Status s = OutcomeStatus(*outcome); !s.ok()) return s;
+    return redis::ParseState(outcome->state);
+  }
+
+  absl::Status Remove(const WorkerKey& key, const std::optional<WorkerState>& expected) override {
+    const std::string src = EscapeId(key.source_id);
+    auto outcome = EvalOutcome(
+        redis::RemoveScript(),
+        {keys_.Worker(src, key.worker_id), keys_.Record(src, key.worker_id), keys_.Source(src),
+         keys_.Sources()},
+        {src, key.worker_id, expected ? redis::FormatState(*expected) : ""});
+    if (!outcome.ok()) return outcome.status();
+    return OutcomeStatus(*outcome);
+  }
+
+ private:
+  // Sources read per round trip when listing many.
+  static constexpr size_t kSourcesPerRoundTrip = 512;
+
+  // Reads the hashes of sources [begin, end) (escaped ids) in one round
+  // trip and appends the workers that match. One HGETALL per source: a
+  // worker's summary and state come from the same moment.
+  absl::Status ListSources(const ListQuery& query, const std::string* begin,
+                           const std::string* end, std::vector<WorkerRef>* refs) {
+    std::vector<std::string> keys;
+    keys.reserve(end - begin);
+    std::vector<std::vector<absl::string_view>> commands;
+    for (const std::string* src = begin; src != end; ++src) keys.push_back(keys_.Source(*src));
+    for (const std::string& key : keys) commands.push_back({"HGETALL", key});
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    auto replies = (*lease)->Pipeline(commands);
+    if (!replies.ok()) return replies.status();
+    if (absl::Status s = FirstError("HGETALL", *replies); !s.ok()) return s;
+    absl::flat_hash_map<absl::string_view, absl::string_view> summary_of;
+    for (const std::string* src = begin; src != end; ++src) {
+      const redisReply* hash = (*replies)[src - begin].get();
+      if (hash->type != REDIS_REPLY_ARRAY) return Malformed("HGETALL");
+      summary_of.clear();
+      for (size_t i = 0; i + 1 < hash->elements; i += 2) {
+        const absl::string_view field = Str(hash->element[i]);
+        if (absl::StartsWith(field, redis::kSummaryField)) {
+          summary_of.emplace(field.substr(redis::kSummaryField.size()),
+                             Str(hash->element[i + 1]));
+        }
+      }
+      auto source_id = redis::UnescapeId(*src);
+      if (!source_id) return absl::DataLossError("redis sources index holds a corrupt id");
+      for (size_t i = 0; i + 1 < hash->elements; i += 2) {
+        const absl::string_view field = Str(hash->element[i]);
+        if (!absl::StartsWith(field, redis::kStateField)) continue;
+        const absl::string_view worker_id = field.substr(redis::kStateField.size());
+        auto summary = summary_of.find(worker_id);
+        if (summary == summary_of.end()) continue;
+        auto state = redis::ParseState(Str(hash->element[i + 1]));
+        if (!state.ok()) return state.status();
+        if (query.status && state->status != *query.status) continue;
+        WorkerRef ref;
+        ref.state = *state;
+        if (absl::Status s = redis::DecodeSummary(summary->second, &ref); !s.ok()) return s;
+        ref.source_id = *source_id;
+        ref.worker_id = std::string(worker_id);
+        if (Matches(query, ref)) refs->push_back(std::move(ref));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // One command on a pooled connection; error replies become statuses.
+  absl::StatusOr<ReplyPtr> Run(const std::vector<absl::string_view>& args) {
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    auto reply = (*lease)->Command(args);
+    if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR) {
+      return redis::ErrorReplyStatus(args.front(), Str(reply->get()));
+    }
+    return reply;
+  }
+
+  // EVALSHA, falling back to EVAL (which caches the script) after a Redis
+  // restart or SCRIPT FLUSH emptied the script cache. `before`, when given,
+  // is sent in the same round trip ahead of the script.
+  absl::StatusOr<ReplyPtr> Eval(const Script& script, const std::vector<std::string>& keys,
+                                const std::vector<std::string>& args,
+                                const std::vector<absl::string_view>& before = {}) {
+    const std::string numkeys = std::to_string(keys.size());
+    std::vector<absl::string_view> argv = {"EVALSHA", script.sha1, numkeys};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::vector<absl::string_view>> batch;
+    if (!before.empty()) batch.push_back(before);
+    batch.push_back(argv);
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    auto replies = (*lease)->Pipeline(batch);
+    if (!replies.ok()) return replies.status();
+    if (!before.empty() && replies->front()->type == REDIS_REPLY_ERROR) {
+      return redis::ErrorReplyStatus(before.front(), Str(replies->front().get()));
+    }
+    absl::StatusOr<ReplyPtr> reply = std::move(replies->back());
+    if ((*reply)->type == REDIS_REPLY_ERROR && absl::StartsWith(Str(reply->get()), "NOSCRIPT")) {
+      argv[0] = "EVAL";
+      argv[1] = script.body;
+      reply = (*lease)->Command(argv);
+    }
+    if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR) {
+      return redis::ErrorReplyStatus(absl::StrCat("script ", script.name), Str(reply->get()));
+    }
+    return reply;
+  }
+
+  absl::StatusOr<Outcome> EvalOutcome(const Script& script, const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& args,
+                                      const std::vector<absl::string_view>& before = {}) {
+    auto reply = Eval(script, keys, args, before);
+    if (!reply.ok()) return reply.status();
+    return ReadOutcome(script, reply->get());
+  }
+
+  const KeySpace keys_;
+  RedisPool pool_;
+};
+
+// Writes the layout version on an empty prefix; refuses another version.
+absl::Status CheckFormat(RedisConnection& connection, const KeySpace& keys) {
+  const std::string key = keys.Format();
+  auto set = connection.Command({"SET", key, redis::kFormatVersion, "NX"});
+  if (!set.ok()) return set.status();
+  auto got = connection.Command({"GET", key});
+  if (!got.ok()) return got.status();
+  for (const redisReply* r : {set->get(), got->get()}) {
+    if (r->type == REDIS_REPLY_ERROR) {
+      absl::Status s = redis::ErrorReplyStatus("layout version check", Str(r));
+      if (absl::StartsWith(Str(r), "NOAUTH")) return absl::PermissionDeniedError(s.message());
+      return s;
+    }
+  }
+  if ((*got)->type != REDIS_REPLY_STRING || Str(got->get()) != redis::kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "redis key ", key, " says layout version '",
+        (*got)->type == REDIS_REPLY_STRING ? Str(got->get()) : "?",
+        "'; this mxd reads version ", redis::kFormatVersion));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> ConnectRedisStore(const RedisOptions& options) {
+  if (absl::Status s = redis::ValidateKeyPrefix(options.key_prefix); !s.ok()) return s;
+  if (options.port <= 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("redis port ", options.port, " is out of range"));
+  }
+  if (options.db < 0) return absl::InvalidArgumentError("redis db index must be >= 0");
+  if (options.pool_size < 1) return absl::InvalidArgumentError("redis pool size must be >= 1");
+  if (options.connect_timeout.count() <= 0 || options.command_timeout.count() <= 0) {
+    return absl::InvalidArgumentError("redis timeouts must be positive");
+  }
+  // One connection of its own, so an AUTH failure keeps its status here
+  // (the pool reports every failure as Unavailable).
+  auto connection = RedisConnection::Open(options);
+  if (!connection.ok()) return connection.status();
+  if (absl::Status s = CheckFormat(**connection, KeySpace(options.key_prefix)); !s.ok()) return s;
+  return std::make_unique<RedisStore>(options);
+}
+
+}  // namespace mx::store

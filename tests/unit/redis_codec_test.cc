@@ -1,0 +1,74 @@
+#include "store/redis/redis_codec.h"
+
+#include <gtest/gtest.h>
+
+#include "store/redis/redis_connection.h"
+
+namespace mx::store::redis {
+namespace {
+
+using model_express::p2p::SOURCE_STATUS_READY;
+
+TEST(RedisCodecTest, StatesRoundTripAndCorruptOnesAreDataLoss) {
+  const WorkerState state{SOURCE_STATUS_READY, 1767225600123};
+  EXPECT_EQ(FormatState(state), "2:1767225600123");
+  EXPECT_EQ(*ParseState("2:1767225600123"), state);
+  for (const char* bad : {"", "2", "2:", ":5", "x:5", "2:5x", "99:5", "2:5:6"}) {
+    EXPECT_EQ(ParseState(bad).status().code(), absl::StatusCode::kDataLoss) << bad;
+  }
+}
+
+TEST(RedisCodecTest, RecordsRoundTripWithoutIdsOrOwnerInThePayload) {
+  WorkerRecord record;
+  record.source_id = "sid";
+  record.worker_id = "wid";
+  record.identity.set_model_name("m");
+  record.worker.set_worker_rank(3);
+  record.worker.set_nixl_metadata(std::string("\0\1\2", 3));
+  record.worker.mutable_tensor_source()->add_tensors()->set_name("t0");
+  record.pod_name = "pod";
+  record.owner = "alice";
+  const std::string bytes = EncodeRecord(record);
+  EXPECT_EQ(bytes.find("alice"), std::string::npos);
+  EXPECT_EQ(bytes.find("wid"), std::string::npos);
+  auto back = DecodeRecord("sid", "wid", bytes, "alice");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ((*back)->worker.SerializeAsString(), record.worker.SerializeAsString());
+  EXPECT_EQ((*back)->identity.model_name(), "m");
+  EXPECT_EQ((*back)->pod_name, "pod");
+  EXPECT_EQ((*back)->owner, "alice");
+  EXPECT_EQ(DecodeRecord("s", "w", "\xff\xff\xff", "").status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(RedisCodecTest, SummariesCarryTheListingFieldsOnly) {
+  WorkerRecord record;
+  record.identity.set_model_name("m");
+  (*record.identity.mutable_extra_parameters())["training_step"] = "42";
+  record.worker.set_worker_rank(5);
+  record.worker.set_accelerator("H100");
+  for (int i = 0; i < 100; ++i) record.worker.mutable_tensor_source()->add_tensors()->set_name("t");
+  record.owner = "bob";
+  const std::string bytes = EncodeSummary(record);
+  EXPECT_LT(bytes.size(), 40u);  // no tensors
+  WorkerRef ref;
+  ASSERT_TRUE(DecodeSummary(bytes, &ref).ok());
+  EXPECT_EQ(ref.model_name, "m");
+  EXPECT_EQ(ref.worker_rank, 5u);
+  EXPECT_EQ(ref.accelerator, "H100");
+  EXPECT_EQ(ref.training_step, std::optional<uint64_t>(42));
+  EXPECT_FALSE(ref.layout_signature.has_value());
+  EXPECT_EQ(ref.owner, "bob");
+}
+
+TEST(RedisCodecTest, ErrorRepliesMapToStatusCodes) {
+  EXPECT_TRUE(absl::IsUnavailable(ErrorReplyStatus("x", "LOADING Redis is loading")));
+  EXPECT_TRUE(absl::IsUnavailable(ErrorReplyStatus("x", "READONLY You can't write")));
+  EXPECT_TRUE(absl::IsUnavailable(ErrorReplyStatus("x", "NOAUTH Authentication required.")));
+  EXPECT_TRUE(absl::IsUnavailable(ErrorReplyStatus("x", "BUSY Redis is busy running a script")));
+  EXPECT_TRUE(absl::IsResourceExhausted(ErrorReplyStatus("x", "OOM command not allowed")));
+  EXPECT_TRUE(absl::IsInternal(ErrorReplyStatus("x", "ERR unknown command")));
+}
+
+}  // namespace
+}  // namespace mx::store::redis
