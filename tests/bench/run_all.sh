@@ -41,6 +41,7 @@ trap 'stop_server; rm -rf "$work"' EXIT
 # start_server KIND LOG: starts it on a free port; sets server_pid, port.
 start_server() {
   local kind=$1 log=$2
+  : >"$log"  # exists before the background job opens it (sed below races otherwise)
   if [[ $kind == null ]]; then
     taskset -c "$server_cpu" "$null" --listen=127.0.0.1:0 2>"$log" &
   else
@@ -51,7 +52,7 @@ start_server() {
   server_pid=$!
   port=
   for _ in $(seq 1 200); do  # up to 20 s for the port line
-    port=$(sed -n 's/.*serving.* on port \([0-9]*\).*/\1/p' "$log" | head -1)
+    port=$(sed -n 's/.*serving.* on port \([0-9]*\).*/\1/p' "$log" | head -1 || true)
     [[ -n $port ]] && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
