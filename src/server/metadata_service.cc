@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "mx/source_id.h"
+#include "server/reply_encoding.h"
 #include "spdlog/spdlog.h"
 
 namespace mx::server {
@@ -36,11 +37,20 @@ void NormalizeTensors(p2p::WorkerMetadata* worker) {
 }  // namespace
 
 MetadataService::MetadataService(store::Store* store, std::chrono::seconds heartbeat_timeout,
-                                 RequestLimits limits)
-    : store_(store), heartbeat_timeout_(heartbeat_timeout), limits_(limits) {}
+                                 RequestLimits limits, bool encode_replies)
+    : store_(store),
+      heartbeat_timeout_(heartbeat_timeout),
+      limits_(limits),
+      encode_replies_(encode_replies) {}
 
 absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
     const p2p::PublishMetadataRequest& request, const Caller& caller) {
+  p2p::PublishMetadataRequest copy = request;
+  return Publish(std::move(copy), caller);
+}
+
+absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
+    p2p::PublishMetadataRequest&& request, const Caller& caller) {
   p2p::PublishMetadataResponse response;
   response.set_worker_id(request.worker_id());
   if (std::string missing = MissingPublishField(request); !missing.empty()) {
@@ -50,30 +60,43 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
   }
   if (absl::Status s = CheckPublishLimits(request, limits_); !s.ok()) return s;
 
-  auto record = std::make_shared<store::WorkerRecord>();
-  record->identity = request.identity();
-  record->source_id = ComputeSourceId(record->identity);
-  record->worker_id = request.worker_id();
-  record->worker = request.worker();
-  NormalizeTensors(&record->worker);
-  record->pod_name = request.pod_name();
-  record->pod_uid = request.pod_uid();
-  record->pod_namespace = request.pod_namespace();
-  record->owner = caller.principal;
-
   store::UpsertOptions options;
   options.status = request.worker().status() == p2p::SOURCE_STATUS_UNKNOWN
                        ? p2p::SOURCE_STATUS_INITIALIZING
                        : request.worker().status();
   if (!caller.may_touch_any) options.required_owner = caller.principal;
+
+  auto record = std::make_shared<store::WorkerRecord>();
+  record->source_id = ComputeSourceId(request.identity());
+  record->worker_id = request.worker_id();
+  p2p::WorkerMetadata* worker = request.mutable_worker();
+  NormalizeTensors(worker);
+  const size_t tensors = static_cast<size_t>(worker->tensor_source().tensors_size());
+  if (encode_replies_) {
+    // Compact record: the tensors live only as reply bytes.
+    record->encoded =
+        EncodeReply(record->source_id, record->worker_id, request.identity(), *worker);
+    if (worker->has_tensor_source()) {
+      worker->clear_tensor_source();  // frees the descriptors (clear_tensors() keeps them)
+      worker->mutable_tensor_source();
+    }
+  }
+  // Takes the request's parts (a copy when it lives on another arena).
+  record->identity.Swap(request.mutable_identity());
+  record->worker.Swap(worker);
+  record->pod_name = std::move(*request.mutable_pod_name());
+  record->pod_uid = std::move(*request.mutable_pod_uid());
+  record->pod_namespace = std::move(*request.mutable_pod_namespace());
+  record->owner = caller.principal;
+
   const std::string source_id = record->source_id;
-  const size_t tensors = static_cast<size_t>(record->worker.tensor_source().tensors_size());
+  const std::string model_name = record->identity.model_name();
+  const uint32_t rank = record->worker.worker_rank();
   auto state = store_->Upsert(std::move(record), options);
   if (!state.ok()) return state.status();
 
   spdlog::info("publish source={} worker={} rank={} model={} tensors={} status={}", source_id,
-               Printable(request.worker_id()), request.worker().worker_rank(),
-               Printable(request.identity().model_name()), tensors,
+               Printable(request.worker_id()), rank, Printable(model_name), tensors,
                p2p::SourceStatus_Name(state->status));
   response.set_success(true);
   response.set_message("published");
@@ -126,27 +149,30 @@ absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
   return response;
 }
 
-absl::StatusOr<p2p::GetMetadataResponse> MetadataService::Get(
-    const p2p::GetMetadataRequest& request) {
+absl::StatusOr<store::StoredWorker> MetadataService::Find(const p2p::GetMetadataRequest& request) {
   if (auto s = CheckLookupId("mx_source_id", request.mx_source_id(), limits_); !s.ok()) return s;
   if (auto s = CheckLookupId("worker_id", request.worker_id(), limits_); !s.ok()) return s;
+  auto stored = store_->Get({request.mx_source_id(), request.worker_id()});
+  if (absl::IsNotFound(stored.status())) return store::StoredWorker{};
+  return stored;
+}
+
+absl::StatusOr<p2p::GetMetadataResponse> MetadataService::Get(
+    const p2p::GetMetadataRequest& request) {
+  auto stored = Find(request);
+  if (!stored.ok()) return stored.status();
   p2p::GetMetadataResponse response;
   response.set_mx_source_id(request.mx_source_id());
   response.set_worker_id(request.worker_id());
-  auto stored = store_->Get({request.mx_source_id(), request.worker_id()});
-  if (absl::IsNotFound(stored.status())) {
+  if (stored->record == nullptr) {
     response.set_found(false);
     return response;
   }
-  if (!stored.ok()) return stored.status();
   const store::WorkerRecord& record = *stored->record;
   response.set_found(true);
   *response.mutable_identity() = record.identity;
   p2p::WorkerMetadata* worker = response.mutable_worker();
-  *worker = record.worker;
-  if (worker->has_tensor_source()) {
-    *worker->mutable_tensors() = worker->tensor_source().tensors();
-  }
+  *worker = ReplyWorker(record);
   worker->set_status(stored->state.status);
   worker->set_updated_at(stored->state.updated_at_ms);
   return response;

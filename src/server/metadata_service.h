@@ -23,17 +23,27 @@ struct Caller {
 
 class MetadataService {
  public:
+  // `encode_replies`: publish compact records (store::WorkerRecord::encoded
+  // set, tensors kept only as reply bytes). Only for stores that keep the
+  // record object as given (memory); stores that serialize records
+  // themselves need the parsed tensors and must get false.
   MetadataService(store::Store* store, std::chrono::seconds heartbeat_timeout,
-                  RequestLimits limits = {});
+                  RequestLimits limits = {}, bool encode_replies = false);
 
   // Errors are returned as absl::Status; the contract's in-band validation
   // failures come back as OK with success=false.
   absl::StatusOr<model_express::p2p::PublishMetadataResponse> Publish(
       const model_express::p2p::PublishMetadataRequest& request, const Caller& caller);
+  // Same, taking the request apart instead of copying it (raw gRPC path).
+  absl::StatusOr<model_express::p2p::PublishMetadataResponse> Publish(
+      model_express::p2p::PublishMetadataRequest&& request, const Caller& caller);
   absl::StatusOr<model_express::p2p::ListSourcesResponse> List(
       const model_express::p2p::ListSourcesRequest& request);
   absl::StatusOr<model_express::p2p::GetMetadataResponse> Get(
       const model_express::p2p::GetMetadataRequest& request);
+  // GetMetadata's checks and store read, shared by Get() and the raw reply
+  // path (server/get_reply.h): a null record means found=false.
+  absl::StatusOr<store::StoredWorker> Find(const model_express::p2p::GetMetadataRequest& request);
   absl::StatusOr<model_express::p2p::UpdateStatusResponse> UpdateStatus(
       const model_express::p2p::UpdateStatusRequest& request, const Caller& caller);
 
@@ -41,6 +51,7 @@ class MetadataService {
   store::Store* const store_;
   const std::chrono::seconds heartbeat_timeout_;
   const RequestLimits limits_;
+  const bool encode_replies_;
 };
 
 }  // namespace mx::server

@@ -1,6 +1,8 @@
 #include "server/p2p_grpc_service.h"
 
+#include "server/get_reply.h"
 #include "server/status_map.h"
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace mx::server {
@@ -14,6 +16,23 @@ absl::Status Deliver(absl::StatusOr<Response> result, Response* out) {
   if (!result.ok()) return result.status();
   out->Swap(&*result);
   return absl::OkStatus();
+}
+
+// Parses a raw request the way the generated code would.
+template <typename Request>
+absl::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
+  grpc::ByteBuffer copy(raw);  // shares the slices
+  grpc::Status status = grpc::SerializationTraits<Request>::Deserialize(&copy, request);
+  if (status.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("cannot parse the request: ",
+                                                 status.error_message()));
+}
+
+template <typename Response>
+absl::Status Serialize(const Response& response, grpc::ByteBuffer* out) {
+  bool own = false;
+  grpc::Status status = grpc::SerializationTraits<Response>::Serialize(response, out, &own);
+  return status.ok() ? absl::OkStatus() : absl::InternalError(status.error_message());
 }
 
 }  // namespace
@@ -73,11 +92,18 @@ bool P2pGrpcService::Drain(absl::Time deadline) {
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
-grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(
-    grpc::CallbackServerContext* context, const p2p::PublishMetadataRequest* request,
-    p2p::PublishMetadataResponse* response) {
+grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* response) {
   return Dispatch(context, "PublishMetadata", [this, request, response](const Caller& caller) {
-    return Deliver(service_->Publish(*request, caller), response);
+    // On an arena: thousands of tensors parsed without a malloc each, and
+    // freed at once (compact records copy out all they keep).
+    google::protobuf::Arena arena;
+    auto* parsed = google::protobuf::Arena::CreateMessage<p2p::PublishMetadataRequest>(&arena);
+    if (absl::Status s = ParseRequest(*request, parsed); !s.ok()) return s;
+    auto reply = service_->Publish(std::move(*parsed), caller);
+    if (!reply.ok()) return reply.status();
+    return Serialize(*reply, response);
   });
 }
 
@@ -90,10 +116,16 @@ grpc::ServerUnaryReactor* P2pGrpcService::ListSources(grpc::CallbackServerContex
 }
 
 grpc::ServerUnaryReactor* P2pGrpcService::GetMetadata(grpc::CallbackServerContext* context,
-                                                      const p2p::GetMetadataRequest* request,
-                                                      p2p::GetMetadataResponse* response) {
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* response) {
   return Dispatch(context, "GetMetadata", [this, request, response](const Caller&) {
-    return Deliver(service_->Get(*request), response);
+    p2p::GetMetadataRequest parsed;
+    if (absl::Status s = ParseRequest(*request, &parsed); !s.ok()) return s;
+    auto stored = service_->Find(parsed);
+    if (!stored.ok()) return stored.status();
+    *response = stored->record != nullptr ? FoundReplyBytes(*stored, &recent_legacy_)
+                                          : NotFoundReplyBytes(parsed);
+    return absl::OkStatus();
   });
 }
 

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "p2p.grpc.pb.h"
+#include "server/get_reply.h"
 #include "server/metadata_service.h"
 #include "server/thread_pool.h"
 
@@ -21,22 +22,30 @@ using Authenticator =
     std::function<absl::StatusOr<Caller>(grpc::CallbackServerContext* context,
                                          std::string_view method)>;
 
-class P2pGrpcService final : public model_express::p2p::P2pService::CallbackService {
+// PublishMetadata and GetMetadata are raw (ByteBuffer) methods: Publish
+// parses into a request it owns and moves it into the record, GetMetadata
+// answers with bytes encoded once at publish (server/get_reply.h).
+using P2pCallbackBase = model_express::p2p::P2pService::WithRawCallbackMethod_PublishMetadata<
+    model_express::p2p::P2pService::WithRawCallbackMethod_GetMetadata<
+        model_express::p2p::P2pService::WithCallbackMethod_ListSources<
+            model_express::p2p::P2pService::WithCallbackMethod_UpdateStatus<
+                model_express::p2p::P2pService::Service>>>>;
+
+class P2pGrpcService final : public P2pCallbackBase {
  public:
   // `pool` may be null when `blocking` is false.
   P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
                  Authenticator authenticate = nullptr);
 
-  grpc::ServerUnaryReactor* PublishMetadata(
-      grpc::CallbackServerContext* context,
-      const model_express::p2p::PublishMetadataRequest* request,
-      model_express::p2p::PublishMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* PublishMetadata(grpc::CallbackServerContext* context,
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListSources(grpc::CallbackServerContext* context,
                                         const model_express::p2p::ListSourcesRequest* request,
                                         model_express::p2p::ListSourcesResponse* response) override;
   grpc::ServerUnaryReactor* GetMetadata(grpc::CallbackServerContext* context,
-                                        const model_express::p2p::GetMetadataRequest* request,
-                                        model_express::p2p::GetMetadataResponse* response) override;
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* UpdateStatus(
       grpc::CallbackServerContext* context,
       const model_express::p2p::UpdateStatusRequest* request,
@@ -56,6 +65,9 @@ class P2pGrpcService final : public model_express::p2p::P2pService::CallbackServ
   ThreadPool* const pool_;
   const bool blocking_;
   const Authenticator authenticate_;
+  // Legacy tensor lists of recently fetched workers (~280 workers of 3,000
+  // tensors): a fleet fetching the same workers re-tags each list once.
+  RecentLegacyLists recent_legacy_{64u << 20};
   absl::Mutex mu_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

@@ -128,11 +128,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   auto credentials = MakeServerCredentials(config.tls);
   if (!credentials.ok()) return credentials.status();
-  server->service_ = std::make_unique<MetadataService>(server->store_.get(),
-                                                       config.reaper.heartbeat_timeout);
+  // In-process stores keep the record object, so bytes encoded at publish
+  // are served by every GetMetadata; network stores re-decode records.
+  const bool in_process = !server->store_->MayBlock();
+  server->service_ = std::make_unique<MetadataService>(
+      server->store_.get(), config.reaper.heartbeat_timeout, RequestLimits{}, in_process);
   // TokenReview auth blocks on the API server, so calls then leave gRPC's
   // threads even on the memory store.
-  const bool blocking = server->store_->MayBlock() || config.auth.tokenreview;
+  const bool blocking = !in_process || config.auth.tokenreview;
   if (blocking) {
     server->pool_ = std::make_unique<ThreadPool>(config.store_threads, kMaxQueuedStoreCalls);
   }

@@ -51,11 +51,15 @@ bool Matches(const ListQuery& q, const WorkerRef& ref) {
   return true;
 }
 
-void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs) {
-  auto newest_first = [](const WorkerRef& a, const WorkerRef& b) {
-    return std::tie(b.state.updated_at_ms, a.source_id, a.worker_id) <
-           std::tie(a.state.updated_at_ms, b.source_id, b.worker_id);
-  };
+namespace {
+
+bool NewestFirst(const WorkerRef& a, const WorkerRef& b) {
+  return std::tie(b.state.updated_at_ms, a.source_id, a.worker_id) <
+         std::tie(a.state.updated_at_ms, b.source_id, b.worker_id);
+}
+
+template <typename T, typename Less>
+void SortAndLimitImpl(const ListQuery& query, std::vector<T>* refs, Less newest_first) {
   const size_t limit = query.limit.value_or(0);
   if (limit > 0 && limit < refs->size()) {
     std::partial_sort(refs->begin(), refs->begin() + limit, refs->end(), newest_first);
@@ -63,6 +67,17 @@ void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs) {
   } else {
     std::sort(refs->begin(), refs->end(), newest_first);
   }
+}
+
+}  // namespace
+
+void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs) {
+  SortAndLimitImpl(query, refs, NewestFirst);
+}
+
+void SortAndLimit(const ListQuery& query, std::vector<const WorkerRef*>* refs) {
+  SortAndLimitImpl(query, refs,
+                   [](const WorkerRef* a, const WorkerRef* b) { return NewestFirst(*a, *b); });
 }
 
 }  // namespace mx::store

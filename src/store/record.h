@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "p2p.pb.h"
 
 namespace mx::store {
@@ -24,6 +25,22 @@ struct WorkerKey {
   }
 };
 
+// Wire bytes of the immutable part of a worker's GetMetadata reply, encoded
+// once when the record is published so each read copies nothing (see
+// server/get_reply.h for the layout). Derived data, never stored by a
+// backend: records without it (e.g. decoded from Redis) are encoded per read.
+struct EncodedReply {
+  std::string worker_head;     // small WorkerMetadata fields, ends with nixl tag+length
+  std::string worker_payload;  // the tensor_source or artifact_source field
+  size_t tensor_entries = 0;   // where tensor_source's entries start in worker_payload
+  std::string reply_tail;      // GetMetadataResponse mx_source_id, worker_id, identity
+
+  // The legacy `tensors` copy, shared by the replies in flight and freed
+  // with the last of them, so an idle record holds its tensors only once.
+  mutable absl::Mutex legacy_mu;
+  mutable std::weak_ptr<const std::string> legacy ABSL_GUARDED_BY(legacy_mu);
+};
+
 // The part of a worker that only PublishMetadata changes. Immutable once
 // handed to a store; shared between readers without copying.
 struct WorkerRecord {
@@ -39,6 +56,13 @@ struct WorkerRecord {
   std::string pod_namespace;
   // Principal that published the record (empty when auth is off).
   std::string owner;
+  // Optional cache of the fields above as reply bytes; set last, by the
+  // publisher, when the record will not change again. May be null. When set,
+  // worker.tensor_source may be empty and the tensors held only here
+  // ("compact" records, made by mxd for in-process stores: the parsed form
+  // costs ~3x the wire bytes); server/reply_encoding.h ReplyWorker() reads
+  // either form. Network stores never receive compact records.
+  std::shared_ptr<const EncodedReply> encoded;
 };
 
 // The part of a worker that heartbeats and the reaper change.
@@ -89,6 +113,8 @@ bool Matches(const ListQuery& query, const WorkerRef& ref);
 
 // Sorts newest first (ties by source_id, worker_id) and applies the limit.
 void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs);
+// The same over pointers (stores that sort before copying).
+void SortAndLimit(const ListQuery& query, std::vector<const WorkerRef*>* refs);
 
 }  // namespace mx::store
 

@@ -30,6 +30,7 @@ void MemoryStore::EraseLocked(const WorkerKey& key) {
     if (r->second.empty()) s.by_rank.erase(r);
   }
   s.workers.erase(worker);
+  --worker_count_;
   if (s.workers.empty()) sources_.erase(source);
 }
 
@@ -37,11 +38,15 @@ absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerReco
                                                 const UpsertOptions& options) {
   if (record == nullptr) return absl::InvalidArgumentError("null record");
   const WorkerKey key{record->source_id, record->worker_id};
+  // The replaced record is freed after the lock is released (declared
+  // first, destroyed last): a 100k-tensor record takes milliseconds to free.
+  std::shared_ptr<const WorkerRecord> replaced;
   absl::MutexLock lock(&mu_);
-  if (const Entry* existing = FindLocked(key);
-      existing != nullptr && options.required_owner &&
-      existing->record->owner != *options.required_owner) {
-    return absl::PermissionDeniedError("worker is owned by another principal");
+  if (const Entry* existing = FindLocked(key); existing != nullptr) {
+    if (options.required_owner && existing->record->owner != *options.required_owner) {
+      return absl::PermissionDeniedError("worker is owned by another principal");
+    }
+    replaced = existing->record;
   }
   EraseLocked(key);
   const WorkerState state{options.status, clock_()};
@@ -50,6 +55,7 @@ absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerReco
   source.by_rank[record->worker.worker_rank()].insert(key.worker_id);
   Entry entry{record, MakeRef(*record, state)};
   source.workers.emplace(key.worker_id, std::move(entry));
+  ++worker_count_;
   return state;
 }
 
@@ -61,35 +67,39 @@ absl::StatusOr<StoredWorker> MemoryStore::Get(const WorkerKey& key) {
 }
 
 void MemoryStore::CollectFrom(const Source& source, const ListQuery& query,
-                              std::vector<WorkerRef>* out) {
+                              std::vector<const WorkerRef*>* out) {
   if (query.model_name && *query.model_name != source.model_name) return;
   if (query.worker_rank) {
     auto rank = source.by_rank.find(*query.worker_rank);
     if (rank == source.by_rank.end()) return;
     for (const std::string& worker_id : rank->second) {
       const WorkerRef& ref = source.workers.at(worker_id).ref;
-      if (Matches(query, ref)) out->push_back(ref);
+      if (Matches(query, ref)) out->push_back(&ref);
     }
     return;
   }
   for (const auto& [worker_id, entry] : source.workers) {
-    if (Matches(query, entry.ref)) out->push_back(entry.ref);
+    if (Matches(query, entry.ref)) out->push_back(&entry.ref);
   }
 }
 
 absl::StatusOr<std::vector<WorkerRef>> MemoryStore::List(const ListQuery& query) {
+  // Sorts pointers and copies only what is returned: a full listing of
+  // 10,000 workers moved whole refs around several times otherwise.
+  std::vector<const WorkerRef*> matches;
   std::vector<WorkerRef> refs;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (query.source_id) {
-      if (auto it = sources_.find(*query.source_id); it != sources_.end()) {
-        CollectFrom(it->second, query, &refs);
-      }
-    } else {
-      for (const auto& [source_id, source] : sources_) CollectFrom(source, query, &refs);
+  absl::ReaderMutexLock lock(&mu_);
+  if (query.source_id) {
+    if (auto it = sources_.find(*query.source_id); it != sources_.end()) {
+      CollectFrom(it->second, query, &matches);
     }
+  } else {
+    matches.reserve(worker_count_);
+    for (const auto& [source_id, source] : sources_) CollectFrom(source, query, &matches);
   }
-  SortAndLimit(query, &refs);
+  SortAndLimit(query, &matches);
+  refs.reserve(matches.size());
+  for (const WorkerRef* ref : matches) refs.push_back(*ref);
   return refs;
 }
 
@@ -112,12 +122,14 @@ absl::StatusOr<WorkerState> MemoryStore::UpdateStatus(const WorkerKey& key,
 
 absl::Status MemoryStore::Remove(const WorkerKey& key,
                                  const std::optional<WorkerState>& expected) {
+  std::shared_ptr<const WorkerRecord> removed;  // freed after unlocking
   absl::MutexLock lock(&mu_);
   const Entry* entry = FindLocked(key);
   if (entry == nullptr) return absl::NotFoundError("worker not found");
   if (expected && !(*expected == entry->ref.state)) {
     return absl::FailedPreconditionError("worker state changed");
   }
+  removed = entry->record;
   EraseLocked(key);
   return absl::OkStatus();
 }

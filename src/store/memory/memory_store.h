@@ -49,11 +49,12 @@ class MemoryStore final : public Store {
   Entry* FindLocked(const WorkerKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EraseLocked(const WorkerKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void CollectFrom(const Source& source, const ListQuery& query,
-                          std::vector<WorkerRef>* out);
+                          std::vector<const WorkerRef*>* out);
 
   const ClockMs clock_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Source> sources_ ABSL_GUARDED_BY(mu_);
+  size_t worker_count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace mx::store

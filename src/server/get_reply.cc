@@ -1,0 +1,100 @@
+#include "server/get_reply.h"
+
+#include <vector>
+
+#include "server/reply_encoding.h"
+
+namespace mx::server {
+namespace {
+
+// A slice over bytes owned by `record`, which it keeps alive until gRPC
+// has written them.
+grpc::Slice SharedSlice(const std::shared_ptr<const store::WorkerRecord>& record,
+                        const std::string& bytes) {
+  auto* owner = new std::shared_ptr<const store::WorkerRecord>(record);
+  return grpc::Slice(
+      const_cast<char*>(bytes.data()), bytes.size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const store::WorkerRecord>*>(p); }, owner);
+}
+
+// The legacy tensor list of `encoded`: the copy a reply in flight already
+// made, or a new one.
+std::shared_ptr<const std::string> SharedLegacy(const store::EncodedReply& encoded,
+                                                RecentLegacyLists* recent) {
+  {
+    absl::MutexLock lock(&encoded.legacy_mu);
+    if (auto shared = encoded.legacy.lock()) return shared;
+  }
+  auto bytes = std::make_shared<std::string>(LegacyTensorsSize(encoded), '\0');
+  if (!WriteLegacyTensors(encoded, bytes->data())) LegacyTensors(encoded, bytes.get());
+  absl::MutexLock lock(&encoded.legacy_mu);
+  if (auto shared = encoded.legacy.lock()) return shared;  // another reply won the race
+  encoded.legacy = bytes;
+  if (recent != nullptr) recent->Keep(bytes);
+  return bytes;
+}
+
+grpc::Slice StringSlice(std::shared_ptr<const std::string> bytes) {
+  auto* owner = new std::shared_ptr<const std::string>(std::move(bytes));
+  return grpc::Slice(
+      const_cast<char*>((*owner)->data()), (*owner)->size(),
+      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, owner);
+}
+
+}  // namespace
+
+void RecentLegacyLists::Keep(std::shared_ptr<const std::string> bytes) {
+  std::vector<std::shared_ptr<const std::string>> dropped;  // freed after unlocking
+  absl::MutexLock lock(&mu_);
+  bytes_ += bytes->size();
+  kept_.push_back(std::move(bytes));
+  while (bytes_ > budget_ && !kept_.empty()) {
+    bytes_ -= kept_.front()->size();
+    dropped.push_back(std::move(kept_.front()));
+    kept_.pop_front();
+  }
+}
+
+grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored, RecentLegacyLists* recent) {
+  const std::shared_ptr<const store::WorkerRecord>& record = stored.record;
+  const bool cached = record->encoded != nullptr;
+  const std::shared_ptr<const store::EncodedReply> encoded =
+      cached ? record->encoded : EncodeReply(*record);
+  const std::string& blob = record->worker.nixl_metadata();  // "" unless set
+
+  grpc::Slice legacy;
+  if (encoded->tensor_entries != 0) legacy = StringSlice(SharedLegacy(*encoded, recent));
+  std::string live = LiveWorkerFields(stored.state);
+  const size_t worker_size = encoded->worker_head.size() + blob.size() +
+                             encoded->worker_payload.size() + legacy.size() + live.size();
+  std::string head = ReplyPrefix(worker_size);
+  head.append(encoded->worker_head);
+  live.append(encoded->reply_tail);
+
+  // found | worker{head | blob | payload | legacy | status, updated_at} | tail
+  std::vector<grpc::Slice> slices;
+  slices.reserve(5);
+  slices.emplace_back(head);
+  if (!blob.empty()) slices.push_back(SharedSlice(record, blob));
+  if (cached) {
+    if (!encoded->worker_payload.empty()) {
+      slices.push_back(SharedSlice(record, encoded->worker_payload));
+    }
+  } else {
+    slices.emplace_back(encoded->worker_payload);  // copied: `encoded` dies with this call
+  }
+  if (legacy.size() > 0) slices.push_back(std::move(legacy));
+  slices.emplace_back(live);
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+grpc::ByteBuffer NotFoundReplyBytes(const model_express::p2p::GetMetadataRequest& request) {
+  model_express::p2p::GetMetadataResponse reply;
+  reply.set_found(false);
+  reply.set_mx_source_id(request.mx_source_id());
+  reply.set_worker_id(request.worker_id());
+  grpc::Slice slice(reply.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace mx::server

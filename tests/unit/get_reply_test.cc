@@ -1,0 +1,283 @@
+// The raw GetMetadata reply (bytes encoded once at publish, compact records)
+// must parse to exactly what the message-building path produces.
+#include "server/get_reply.h"
+
+#include <atomic>
+#include <vector>
+
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include "server/metadata_service.h"
+#include "server/reply_encoding.h"
+#include "store/memory/memory_store.h"
+
+namespace mx::server {
+namespace {
+
+namespace p2p = model_express::p2p;
+using google::protobuf::util::MessageDifferencer;
+
+p2p::GetMetadataResponse ParseReply(const grpc::ByteBuffer& bytes) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(bytes.Dump(&slices).ok());
+  std::string flat;
+  for (const auto& s : slices) flat.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  p2p::GetMetadataResponse reply;
+  EXPECT_TRUE(reply.ParseFromString(flat));
+  return reply;
+}
+
+p2p::PublishMetadataRequest Request(int tensors) {
+  p2p::PublishMetadataRequest req;
+  req.mutable_identity()->set_mx_version("0.5.0");
+  req.mutable_identity()->set_model_name("deepseek-ai/DeepSeek-V3");
+  req.mutable_identity()->set_tensor_parallel_size(8);
+  (*req.mutable_identity()->mutable_extra_parameters())["training_step"] = "7";
+  req.set_worker_id("pod-1-rank3");
+  req.set_pod_name("pod-1");
+  auto* w = req.mutable_worker();
+  w->set_worker_rank(3);
+  w->set_nixl_metadata(std::string("nixl\0agent\xff", 11));
+  w->set_metadata_endpoint("10.0.0.1:5555");
+  w->set_agent_name("agent-3");
+  w->set_accelerator("H100");
+  w->set_status(p2p::SOURCE_STATUS_READY);
+  for (int i = 0; i < tensors; ++i) {
+    auto* t = w->mutable_tensor_source()->add_tensors();
+    t->set_name("model.layers." + std::to_string(i) + ".mlp.experts.255.down_proj.weight");
+    t->set_addr(0x7f0000000000ULL + static_cast<uint64_t>(i) * 4096);
+    t->set_size(4096 + static_cast<uint64_t>(i));
+    t->set_device_id(3);
+    t->set_dtype("bfloat16");
+  }
+  return req;
+}
+
+// Two services over stores with the same fixed clock: one publishing
+// compact records (what mxd does for the memory store), one plain.
+class GetReplyTest : public ::testing::Test {
+ protected:
+  GetReplyTest()
+      : compact_store_([this] { return now_.load(); }),
+        plain_store_([this] { return now_.load(); }),
+        compact_(&compact_store_, std::chrono::seconds(90), RequestLimits{}, true),
+        plain_(&plain_store_, std::chrono::seconds(90)) {}
+
+  void PublishBoth(const p2p::PublishMetadataRequest& req) {
+    auto compact = compact_.Publish(req, {});
+    ASSERT_TRUE(compact.ok() && compact->success());
+    ASSERT_TRUE(plain_.Publish(req, {})->success());
+    get_.set_mx_source_id(compact->mx_source_id());
+    get_.set_worker_id(req.worker_id());
+  }
+
+  // Raw reply from the compact service, message reply from the plain one.
+  void ExpectRawEqualsPlain() {
+    auto stored = compact_.Find(get_);
+    ASSERT_TRUE(stored.ok());
+    ASSERT_NE(stored->record, nullptr);
+    const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*stored));
+    auto plain = plain_.Get(get_);
+    ASSERT_TRUE(plain.ok());
+    EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain))
+        << "raw:\n" << raw.ShortDebugString().substr(0, 2000) << "\nplain:\n"
+        << plain->ShortDebugString().substr(0, 2000);
+    // The message path over a compact record decodes the same thing.
+    auto compact_message = compact_.Get(get_);
+    ASSERT_TRUE(compact_message.ok());
+    EXPECT_TRUE(MessageDifferencer::Equals(*compact_message, *plain));
+  }
+
+  std::atomic<int64_t> now_{1700000000123};
+  store::MemoryStore compact_store_;
+  store::MemoryStore plain_store_;
+  MetadataService compact_;
+  MetadataService plain_;
+  p2p::GetMetadataRequest get_;
+};
+
+TEST_F(GetReplyTest, RawReplyOfATensorSourceParsesToTheMessageReply) {
+  PublishBoth(Request(300));
+  ExpectRawEqualsPlain();
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  EXPECT_TRUE(raw.found());
+  EXPECT_EQ(raw.worker().tensor_source().tensors_size(), 300);
+  EXPECT_EQ(raw.worker().tensors_size(), 300);  // legacy readers see them too
+  EXPECT_EQ(raw.worker().tensors(299).name(), "model.layers.299.mlp.experts.255.down_proj.weight");
+  EXPECT_EQ(raw.worker().status(), p2p::SOURCE_STATUS_READY);
+  EXPECT_EQ(raw.worker().updated_at(), 1700000000123);
+  EXPECT_EQ(raw.identity().model_name(), "deepseek-ai/DeepSeek-V3");
+}
+
+TEST_F(GetReplyTest, RawReplyOfAnArtifactSourceParsesToTheMessageReply) {
+  auto req = Request(0);
+  auto* a = req.mutable_worker()->mutable_artifact_source();
+  a->set_artifact_id("triton-cache-abc");
+  a->set_total_size(1 << 30);
+  a->set_file_count(12);
+  a->set_chunk_count(40);
+  a->set_node_rank(1);
+  req.mutable_worker()->set_transfer_engine_session_id("mooncake-session-9");
+  PublishBoth(req);
+  ExpectRawEqualsPlain();
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  EXPECT_EQ(raw.worker().artifact_source().artifact_id(), "triton-cache-abc");
+  EXPECT_EQ(raw.worker().transfer_engine_session_id(), "mooncake-session-9");
+  EXPECT_EQ(raw.worker().tensors_size(), 0);
+}
+
+TEST_F(GetReplyTest, RawReplyOfALegacyOnlyPublisherFillsBothTensorLists) {
+  auto req = Request(5);
+  req.mutable_worker()->mutable_tensors()->Swap(
+      req.mutable_worker()->mutable_tensor_source()->mutable_tensors());
+  req.mutable_worker()->clear_tensor_source();
+  PublishBoth(req);
+  ExpectRawEqualsPlain();
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  EXPECT_EQ(raw.worker().tensor_source().tensors_size(), 5);
+  EXPECT_EQ(raw.worker().tensors_size(), 5);
+}
+
+TEST_F(GetReplyTest, RawReplyCarriesStatusAndUpdatedAtOfTheLatestHeartbeat) {
+  PublishBoth(Request(3));
+  now_ = 1700000999000;
+  p2p::UpdateStatusRequest beat;
+  beat.set_mx_source_id(get_.mx_source_id());
+  beat.set_worker_id(get_.worker_id());
+  beat.set_worker_rank(3);
+  beat.set_status(p2p::SOURCE_STATUS_STALE);
+  ASSERT_TRUE(compact_.UpdateStatus(beat, {})->success());
+  ASSERT_TRUE(plain_.UpdateStatus(beat, {})->success());
+  ExpectRawEqualsPlain();
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  EXPECT_EQ(raw.worker().status(), p2p::SOURCE_STATUS_STALE);
+  EXPECT_EQ(raw.worker().updated_at(), 1700000999000);
+}
+
+TEST_F(GetReplyTest, CompactRecordsKeepTheTensorsOnlyAsReplyBytes) {
+  PublishBoth(Request(50));
+  auto compact = compact_.Find(get_);
+  ASSERT_NE(compact->record->encoded, nullptr);
+  EXPECT_EQ(compact->record->worker.tensor_source().tensors_size(), 0);
+  auto plain = plain_.Find(get_);
+  EXPECT_EQ(plain->record->encoded, nullptr);
+  EXPECT_EQ(plain->record->worker.tensor_source().tensors_size(), 50);
+  EXPECT_EQ(ReplyWorker(*compact->record).tensor_source().tensors_size(), 50);
+}
+
+TEST_F(GetReplyTest, RecordsWithoutCachedBytesAreEncodedPerRead) {
+  // What a network store hands back: a plain, fully parsed record.
+  PublishBoth(Request(20));
+  auto plain = plain_.Find(get_);
+  ASSERT_EQ(plain->record->encoded, nullptr);
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*plain));
+  EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain_.Get(get_)));
+}
+
+TEST_F(GetReplyTest, UnnormalizedRecordsFromOtherWritersAreRepliedAsStored) {
+  // A record not written by Publish (e.g. another tool writing the store):
+  // legacy tensors only, next to an artifact source.
+  auto record = std::make_shared<store::WorkerRecord>();
+  record->source_id = "0123456789abcdef";
+  record->worker_id = "w";
+  record->identity.set_model_name("m");
+  record->worker.mutable_artifact_source()->set_artifact_id("a");
+  record->worker.add_tensors()->set_name("legacy.weight");
+  ASSERT_TRUE(plain_store_.Upsert(record, {}).ok());
+  p2p::GetMetadataRequest get;
+  get.set_mx_source_id("0123456789abcdef");
+  get.set_worker_id("w");
+  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*plain_.Find(get)));
+  EXPECT_EQ(raw.worker().tensors_size(), 1);
+  EXPECT_EQ(raw.worker().artifact_source().artifact_id(), "a");
+  EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain_.Get(get)));
+}
+
+TEST_F(GetReplyTest, UnknownFieldsOfNewerPublishersSurviveBothPaths) {
+  auto req = Request(2);
+  // Field 99 (a future WorkerMetadata field) as unknown bytes.
+  req.mutable_worker()->GetReflection()->MutableUnknownFields(req.mutable_worker())
+      ->AddLengthDelimited(99, "future");
+  PublishBoth(req);
+  ExpectRawEqualsPlain();
+}
+
+TEST_F(GetReplyTest, NotFoundReplyEchoesTheIdsWithFoundFalse) {
+  p2p::GetMetadataRequest missing;
+  missing.set_mx_source_id("0123456789abcdef");
+  missing.set_worker_id("nobody");
+  auto stored = compact_.Find(missing);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->record, nullptr);
+  const p2p::GetMetadataResponse raw = ParseReply(NotFoundReplyBytes(missing));
+  EXPECT_FALSE(raw.found());
+  EXPECT_EQ(raw.worker_id(), "nobody");
+  EXPECT_TRUE(MessageDifferencer::Equals(raw, *compact_.Get(missing)));
+}
+
+}  // namespace
+}  // namespace mx::server
+
+namespace mx::server {
+namespace {
+
+TEST_F(GetReplyTest, RepliesInFlightShareOneLegacyCopyThatDiesWithTheLast) {
+  PublishBoth(Request(100));
+  auto stored = compact_.Find(get_);
+  const store::EncodedReply& encoded = *stored->record->encoded;
+  auto legacy_of = [](const grpc::ByteBuffer& reply) {
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(reply.Dump(&slices).ok());
+    EXPECT_GE(slices.size(), 4u);
+    return slices[slices.size() - 2].begin();  // the slice before status/tail
+  };
+  {
+    grpc::ByteBuffer first = FoundReplyBytes(*stored);
+    grpc::ByteBuffer second = FoundReplyBytes(*stored);
+    EXPECT_EQ(legacy_of(first), legacy_of(second));
+    absl::MutexLock lock(&encoded.legacy_mu);
+    EXPECT_FALSE(encoded.legacy.expired());
+  }
+  absl::MutexLock lock(&encoded.legacy_mu);
+  EXPECT_TRUE(encoded.legacy.expired());
+}
+
+}  // namespace
+}  // namespace mx::server
+
+namespace mx::server {
+namespace {
+
+TEST_F(GetReplyTest, RecentlyServedLegacyListsOutliveTheirRepliesWithinTheBudget) {
+  PublishBoth(Request(100));
+  auto first = compact_.Find(get_);
+  auto expired = [](const store::EncodedReply& e) {
+    absl::MutexLock lock(&e.legacy_mu);
+    return e.legacy.expired();
+  };
+  const size_t one_list = [&] {
+    grpc::ByteBuffer reply = FoundReplyBytes(*first);  // size of one legacy list
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(reply.Dump(&slices).ok());
+    return slices[slices.size() - 2].size();
+  }();
+  RecentLegacyLists recent(one_list);  // room for exactly one list
+  { grpc::ByteBuffer reply = FoundReplyBytes(*first, &recent); }
+  EXPECT_FALSE(expired(*first->record->encoded));  // kept after its reply is gone
+
+  auto req = Request(100);
+  req.set_worker_id("another-worker");
+  auto published = compact_.Publish(req, {});
+  ASSERT_TRUE(published.ok());
+  p2p::GetMetadataRequest other;
+  other.set_mx_source_id(published->mx_source_id());
+  other.set_worker_id("another-worker");
+  auto second = compact_.Find(other);
+  { grpc::ByteBuffer reply = FoundReplyBytes(*second, &recent); }
+  EXPECT_FALSE(expired(*second->record->encoded));
+  EXPECT_TRUE(expired(*first->record->encoded));  // the oldest left the budget
+}
+
+}  // namespace
+}  // namespace mx::server
