@@ -6,6 +6,7 @@
 
 #include "fault_store.h"
 #include "gtest/gtest.h"
+#include "store/forwarding_store.h"
 #include "store/memory/memory_store.h"
 #include "test_support.h"
 
@@ -16,36 +17,18 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 // Decorator: the first List call hangs for a second; later ones are immediate.
-class SlowFirstListStore final : public store::Store {
+class SlowFirstListStore final : public store::ForwardingStore {
  public:
-  explicit SlowFirstListStore(store::Store* inner) : inner_(inner) {}
+  explicit SlowFirstListStore(store::Store* inner) : ForwardingStore(inner) {}
   int lists() const { return lists_; }
   std::string_view backend() const override { return "slow-first-list"; }
   bool MayBlock() const override { return true; }  // served from the store pool
-  absl::StatusOr<int64_t> NowMs() override { return inner_->NowMs(); }
-  absl::Status CheckHealth() override { return inner_->CheckHealth(); }
-  absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> record,
-                                            const store::UpsertOptions& options) override {
-    return inner_->Upsert(std::move(record), options);
-  }
-  absl::StatusOr<store::StoredWorker> Get(const store::WorkerKey& key) override {
-    return inner_->Get(key);
-  }
   absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override {
     if (lists_++ == 0) std::this_thread::sleep_for(milliseconds(1000));
-    return inner_->List(query);
-  }
-  absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
-                                                  const store::StatusUpdate& update) override {
-    return inner_->UpdateStatus(key, update);
-  }
-  absl::Status Remove(const store::WorkerKey& key,
-                      const std::optional<store::WorkerState>& expected) override {
-    return inner_->Remove(key, expected);
+    return target()->List(query);
   }
 
  private:
-  store::Store* const inner_;
   std::atomic<int> lists_{0};
 };
 

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "mx/find_source.h"
+#include "store/forwarding_store.h"
 #include "store/memory/memory_store.h"
 #include "test_support.h"
 
@@ -19,20 +20,13 @@ using std::chrono::steady_clock;
 
 // Decorator: reading a "doomed" worker deletes it first, as if it was reaped
 // between the caller's ListSources and its GetMetadata.
-class VanishingStore final : public store::Store {
+class VanishingStore final : public store::ForwardingStore {
  public:
-  explicit VanishingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  explicit VanishingStore(std::unique_ptr<store::Store> inner)
+      : ForwardingStore(std::move(inner)) {}
   void Doom(const std::string& worker_id) {
     absl::MutexLock lock(&mu_);
     doomed_.insert(worker_id);
-  }
-  std::string_view backend() const override { return inner_->backend(); }
-  bool MayBlock() const override { return inner_->MayBlock(); }
-  absl::StatusOr<int64_t> NowMs() override { return inner_->NowMs(); }
-  absl::Status CheckHealth() override { return inner_->CheckHealth(); }
-  absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> record,
-                                            const store::UpsertOptions& options) override {
-    return inner_->Upsert(std::move(record), options);
   }
   absl::StatusOr<store::StoredWorker> Get(const store::WorkerKey& key) override {
     bool doomed;
@@ -40,23 +34,11 @@ class VanishingStore final : public store::Store {
       absl::MutexLock lock(&mu_);
       doomed = doomed_.count(key.worker_id) > 0;
     }
-    if (doomed) (void)inner_->Remove(key, std::nullopt);
-    return inner_->Get(key);
-  }
-  absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override {
-    return inner_->List(query);
-  }
-  absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
-                                                  const store::StatusUpdate& update) override {
-    return inner_->UpdateStatus(key, update);
-  }
-  absl::Status Remove(const store::WorkerKey& key,
-                      const std::optional<store::WorkerState>& expected) override {
-    return inner_->Remove(key, expected);
+    if (doomed) (void)target()->Remove(key, std::nullopt);
+    return target()->Get(key);
   }
 
  private:
-  std::unique_ptr<store::Store> inner_;
   absl::Mutex mu_;
   std::set<std::string> doomed_ ABSL_GUARDED_BY(mu_);
 };

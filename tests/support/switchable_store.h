@@ -5,41 +5,19 @@
 #include <atomic>
 #include <memory>
 
-#include "store/store.h"
+#include "store/forwarding_store.h"
 
 namespace mx::testing {
 
-class SwitchableStore final : public store::Store {
+class SwitchableStore final : public store::ForwardingStore {
  public:
   SwitchableStore(std::unique_ptr<store::Store> inner, std::atomic<bool>* down)
-      : inner_(std::move(inner)), down_(down) {}
-  std::string_view backend() const override { return inner_->backend(); }
-  bool MayBlock() const override { return inner_->MayBlock(); }
-  absl::StatusOr<int64_t> NowMs() override { return inner_->NowMs(); }
+      : ForwardingStore(std::move(inner)), down_(down) {}
   absl::Status CheckHealth() override {
-    return down_->load() ? absl::UnavailableError("switched off") : inner_->CheckHealth();
-  }
-  absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> record,
-                                            const store::UpsertOptions& options) override {
-    return inner_->Upsert(std::move(record), options);
-  }
-  absl::StatusOr<store::StoredWorker> Get(const store::WorkerKey& key) override {
-    return inner_->Get(key);
-  }
-  absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override {
-    return inner_->List(query);
-  }
-  absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
-                                                  const store::StatusUpdate& update) override {
-    return inner_->UpdateStatus(key, update);
-  }
-  absl::Status Remove(const store::WorkerKey& key,
-                      const std::optional<store::WorkerState>& expected) override {
-    return inner_->Remove(key, expected);
+    return down_->load() ? absl::UnavailableError("switched off") : target()->CheckHealth();
   }
 
  private:
-  std::unique_ptr<store::Store> inner_;
   std::atomic<bool>* down_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/forwarding_store.h"
 #include "store/memory/memory_store.h"
 #include "test_records.h"
 
@@ -78,43 +79,23 @@ TEST_F(ReaperTest, StalenessStartsTheGcClockAtTheMomentOfMarking) {
 }
 
 // A store that lets a heartbeat land between the reaper's read and its write.
-class HeartbeatBetweenReadAndWrite final : public store::Store {
+class HeartbeatBetweenReadAndWrite final : public store::ForwardingStore {
  public:
   HeartbeatBetweenReadAndWrite(store::MemoryStore* inner, int64_t* now)
-      : inner_(inner), now_(now) {}
-  std::string_view backend() const override { return "race"; }
-  bool MayBlock() const override { return false; }
-  absl::StatusOr<int64_t> NowMs() override { return inner_->NowMs(); }
-  absl::Status CheckHealth() override { return absl::OkStatus(); }
-  absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> r,
-                                            const store::UpsertOptions& o) override {
-    return inner_->Upsert(std::move(r), o);
-  }
-  absl::StatusOr<store::StoredWorker> Get(const store::WorkerKey& k) override {
-    return inner_->Get(k);
-  }
+      : ForwardingStore(inner), now_(now) {}
   absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& q) override {
-    auto refs = inner_->List(q);
+    auto refs = target()->List(q);
     // The worker heartbeats right after the reaper read it.
     *now_ += 1;
     for (const auto& ref : *refs) {
       store::StatusUpdate beat;
       beat.status = model_express::p2p::SOURCE_STATUS_READY;
-      (void)inner_->UpdateStatus({ref.source_id, ref.worker_id}, beat);
+      (void)target()->UpdateStatus({ref.source_id, ref.worker_id}, beat);
     }
     return refs;
   }
-  absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& k,
-                                                  const store::StatusUpdate& u) override {
-    return inner_->UpdateStatus(k, u);
-  }
-  absl::Status Remove(const store::WorkerKey& k,
-                      const std::optional<store::WorkerState>& e) override {
-    return inner_->Remove(k, e);
-  }
 
  private:
-  store::MemoryStore* inner_;
   int64_t* now_;
 };
 
