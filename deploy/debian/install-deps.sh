@@ -16,6 +16,7 @@ build_packages=(
 )
 test_packages=(
   libgtest-dev libgmock-dev redis-server openssl python3 python3-yaml procps
+  clang-14 libclang-rt-14-dev
 )
 
 packages=("${build_packages[@]}")
