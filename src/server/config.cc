@@ -196,7 +196,8 @@ const std::vector<Option>& Options() {
       {"log-format", {"MX_LOG_FORMAT"}, "text", "text or json (one JSON object per line)",
        OneOf([](ServerConfig* c) { return &c->log_format; }, {"text", "json"})},
       {"redis-url", {"REDIS_URL", "MX_REDIS_URL"}, "",
-       "redis://[user:password@]host:port[/db]; wins over --redis-host/--redis-port/--redis-db",
+       "redis://[user:password@]host:port[/db]; wins over --redis-host/--redis-port/--redis-db; "
+       "or redis-sentinel://[user:password@]s1[:port],s2[:port],.../master-name[/db]",
        Text([](ServerConfig* c) { return &c->redis_url; })},
       {"redis-host", {"MX_REDIS_HOST", "REDIS_HOST"}, "localhost", "Redis host",
        Text([](ServerConfig* c) { return &c->store.redis.host; })},

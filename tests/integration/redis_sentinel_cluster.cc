@@ -41,6 +41,14 @@ int64_t MasterField(const redisReply* r, absl::string_view name) {
   return -1;
 }
 
+// Primary and replicas alike (a replica becomes the primary in a failover):
+// a full sync starts at once instead of after the 5 s default delay.
+RedisServerOptions DataNodeOptions() {
+  RedisServerOptions options;
+  options.extra_args = {"--repl-diskless-sync-delay", "0"};
+  return options;
+}
+
 }  // namespace
 
 std::string SentinelCluster::SentinelBinaryPath() {
@@ -56,7 +64,7 @@ absl::StatusOr<std::unique_ptr<SentinelCluster>> SentinelCluster::Start(int repl
   }
   std::unique_ptr<SentinelCluster> cluster(new SentinelCluster());
   cluster->dir_ = MakeTempDir("mx-sentinel-");
-  auto primary = RedisServer::Start();
+  auto primary = RedisServer::Start(DataNodeOptions());
   if (!primary.ok()) return primary.status();
   cluster->primary_ = *std::move(primary);
   for (int i = 0; i < replicas; ++i) {
@@ -76,11 +84,24 @@ absl::StatusOr<std::unique_ptr<SentinelCluster>> SentinelCluster::Start(int repl
 }
 
 absl::Status SentinelCluster::AddReplicaOf(const store::RedisHostPort& address) {
-  RedisServerOptions options;
-  options.extra_args = {"--replicaof", address.host, std::to_string(address.port)};
+  RedisServerOptions options = DataNodeOptions();
+  options.extra_args.insert(options.extra_args.end(),
+                            {"--replicaof", address.host, std::to_string(address.port)});
   auto replica = RedisServer::Start(options);
   if (!replica.ok()) return replica.status();
+  const int port = (*replica)->port();
   replicas_.push_back(*std::move(replica));
+  // Replicating once the initial sync is done.
+  if (!WaitFor(
+          [&] {
+            auto info = AskSentinel(port, {"INFO", "replication"});
+            return info.ok() && (*info)->type == REDIS_REPLY_STRING &&
+                   absl::string_view((*info)->str, (*info)->len).find("master_link_status:up") !=
+                       absl::string_view::npos;
+          },
+          std::chrono::seconds(20))) {
+    return absl::DeadlineExceededError("the replica did not sync within 20 s");
+  }
   return absl::OkStatus();
 }
 

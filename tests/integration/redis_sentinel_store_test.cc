@@ -1,6 +1,8 @@
 // The Redis store in sentinel mode, in process, against a real primary,
 // replicas and three redis-sentinel processes: discovery, ROLE checks,
 // failover, WAIT-acknowledged writes, and health on its own connection.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -26,6 +28,21 @@ std::unique_ptr<SentinelCluster> MustStartCluster(int replicas = 1) {
 
 WorkerKey KeyOf(const WorkerRecord& r) { return {r.source_id, r.worker_id}; }
 
+// True when a key under `prefix` whose name contains `part` is on `server`
+// (read directly: a store cannot be opened on a read-only replica).
+bool ReplicaHasKeyWith(const ::mx::testing::RedisServer& server, const std::string& prefix,
+                       const std::string& part) {
+  auto c = redis::RedisConnection::Open(server.StoreOptions(""));
+  if (!c.ok()) return false;
+  auto keys = (*c)->Command({"KEYS", prefix + "*"});
+  if (!keys.ok() || (*keys)->type != REDIS_REPLY_ARRAY) return false;
+  for (size_t i = 0; i < (*keys)->elements; ++i) {
+    const redisReply* k = (*keys)->element[i];
+    if (std::string(k->str, k->len).find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
 TEST(RedisSentinelStoreTest, WritesGoToThePrimaryTheSentinelsNameAndReplicate) {
   auto cluster = MustStartCluster();
   ASSERT_NE(cluster, nullptr);
@@ -35,13 +52,8 @@ TEST(RedisSentinelStoreTest, WritesGoToThePrimaryTheSentinelsNameAndReplicate) {
   ASSERT_TRUE((*store)->Upsert(record, {}).ok());
   EXPECT_TRUE((*store)->CheckHealth().ok());
   // The write landed on the primary and reached the replica.
-  RedisOptions direct = cluster->replica(0).StoreOptions("disc");
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        auto replica = ConnectRedisStore(direct);  // reads work on a replica
-        return replica.ok() && (*replica)->Get(KeyOf(*record)).ok();
-      },
-      std::chrono::seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return ReplicaHasKeyWith(cluster->replica(0), "disc:", "w0"); },
+                      std::chrono::seconds(10)));
 }
 
 TEST(RedisSentinelStoreTest, AMasterNameNoSentinelKnowsIsUnavailableAndSaysSo) {
@@ -97,13 +109,8 @@ TEST(RedisSentinelStoreTest, TheStoreFollowsAFailoverByItselfAndReloadsItsScript
   auto before = MakeRecord("m/a", "before", 0);
   ASSERT_TRUE((*store)->Upsert(before, {}).ok());
   // Wait until the replica has it, then kill the primary.
-  RedisOptions direct = cluster->replica(0).StoreOptions("failover");
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto replica = ConnectRedisStore(direct);
-        return replica.ok() && (*replica)->Get(KeyOf(*before)).ok();
-      },
-      std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return ReplicaHasKeyWith(cluster->replica(0), "failover:", "before"); },
+                      std::chrono::seconds(10)));
   const int old_port = cluster->primary().port();
   cluster->primary().Kill();
   const auto killed = Clock::now();
@@ -138,18 +145,18 @@ TEST(RedisSentinelStoreTest, HealthStaysServingWhileSixteenLargePublishesHoldEve
   ASSERT_NE(cluster, nullptr);
   RedisOptions options = cluster->StoreOptions("busy");
   options.pool_size = 2;  // far fewer connections than writers: traffic holds them all
-  options.command_timeout = std::chrono::milliseconds(5000);
+  options.command_timeout = std::chrono::milliseconds(2000);
   auto store = ConnectRedisStore(options);
   ASSERT_TRUE(store.ok()) << store.status();
   constexpr int kWriters = 16;
-  constexpr int kRounds = 6;
+  constexpr int kRounds = 4;
   std::atomic<int> writers_done{0};
   std::atomic<int> publishes{0};
   std::vector<std::thread> writers;
   for (int i = 0; i < kWriters; ++i) {
     writers.emplace_back([&, i] {
-      // About 12 MB per publish (100,000 tensors of ~120 bytes).
-      auto record = MakeRecord("m/big", "w" + std::to_string(i), i, 100000);
+      // About 5 MB per publish (40,000 tensors of ~120 bytes).
+      auto record = MakeRecord("m/big", "w" + std::to_string(i), i, 40000);
       for (int round = 0; round < kRounds; ++round) {
         if ((*store)->Upsert(record, {}).ok()) ++publishes;
       }
