@@ -135,6 +135,7 @@ CampaignResult RunCampaign(int acks) {
         } else if (status.ok()) {
           ++publishes[m].ok_without_success;
         }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // publish rate, not a wait
       }
     });
     threads.emplace_back([&, m] {  // heartbeat of one worker published first
