@@ -50,7 +50,7 @@ class PrimaryLocator {
   absl::StatusOr<std::pair<std::unique_ptr<RedisConnection>, uint64_t>> Connect();
 
  private:
-  absl::StatusOr<RedisHostPort> AskSentinels();
+  absl::StatusOr<RedisHostPort> AskSentinels() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ask_mu_);
 
   const RedisOptions options_;
   // Lock order: ask_mu_ before mu_. ask_mu_ is held while asking the
