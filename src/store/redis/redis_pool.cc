@@ -12,8 +12,12 @@ RedisPool::Lease::~Lease() {
   }
 }
 
-RedisPool::RedisPool(RedisOptions options, std::shared_ptr<PrimaryLocator> locator, int size)
-    : options_(std::move(options)), locator_(std::move(locator)), size_(std::max(1, size)) {}
+RedisPool::RedisPool(RedisOptions options, std::shared_ptr<PrimaryLocator> locator, int size,
+                     bool back_off)
+    : options_(std::move(options)),
+      locator_(std::move(locator)),
+      size_(std::max(1, size)),
+      back_off_(back_off) {}
 
 absl::StatusOr<RedisPool::Lease> RedisPool::Acquire() {
   const absl::Time deadline =
@@ -47,7 +51,7 @@ absl::StatusOr<RedisPool::Lease> RedisPool::Acquire() {
 
 absl::StatusOr<RedisPool::Lease> RedisPool::Connect() {
   const absl::Time now = absl::Now();
-  if (now < retry_after_) {
+  if (back_off_ && now < retry_after_) {
     return absl::Status(last_error_.code(),
                         absl::StrCat(last_error_.message(), " (next reconnect attempt in ",
                                      absl::FormatDuration(retry_after_ - now), ")"));

@@ -49,7 +49,10 @@ class RedisPool {
 
   // No I/O: connections are opened on first use. `size` connections at
   // most; `locator` says where the primary is (shared with other pools).
-  RedisPool(RedisOptions options, std::shared_ptr<PrimaryLocator> locator, int size);
+  // `back_off` false: every Acquire() may try to connect (for a caller that
+  // paces itself, such as the health check, so it sees recovery at once).
+  RedisPool(RedisOptions options, std::shared_ptr<PrimaryLocator> locator, int size,
+            bool back_off = true);
 
   // Thread-safe. Unavailable when Redis cannot be reached (now, or within
   // the current backoff window) or when every connection stayed busy past
@@ -67,6 +70,7 @@ class RedisPool {
   const RedisOptions options_;
   const std::shared_ptr<PrimaryLocator> locator_;
   const int size_;
+  const bool back_off_;
   // Lock order: mu_ before the locator's own locks (it never calls back).
   absl::Mutex mu_;
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);

@@ -90,7 +90,7 @@ class RedisStore final : public Store {
       : keys_(options.key_prefix),
         locator_(std::make_shared<redis::PrimaryLocator>(options)),
         pool_(options, locator_, options.pool_size),
-        health_pool_(options, locator_, 1) {}
+        health_pool_(options, locator_, 1, /*back_off=*/false) {}
 
   std::string_view backend() const override { return "redis"; }
   bool MayBlock() const override { return true; }
