@@ -30,7 +30,7 @@ bool IsWhiteSpace(int32_t cp) {
 }
 
 absl::Status RequireText(std::string_view value, std::string_view field) {
-  if (IsBlank(value)) return absl::InvalidArgumentError(absl::StrCat(field, " must not be blank"));
+  if (IsBlank(value)) return absl::InvalidArgumentError(absl::StrCat(std::string(field), " must not be blank"));
   return absl::OkStatus();
 }
 

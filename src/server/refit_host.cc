@@ -1,13 +1,23 @@
 #include "server/refit_host.h"
 
 #include "store/memory/refit_memory_store.h"
+#ifdef MX_WITH_REDIS
+#include "store/redis/refit_redis_store.h"
+#endif
 
 namespace mx::server {
 
-std::unique_ptr<RefitHost> RefitHost::ForBackend(std::string_view backend,
-                                                 const RefitHostOptions& options,
-                                                 ThreadPool* pool, bool blocking,
-                                                 Authenticator authenticate) {
+absl::StatusOr<std::unique_ptr<RefitHost>> RefitHost::ForBackend(
+    std::string_view backend, const store::StoreConfig& store_config,
+    const RefitHostOptions& options, ThreadPool* pool, bool blocking,
+    Authenticator authenticate) {
+#ifdef MX_WITH_REDIS
+  if (backend == "redis") {
+    auto store = store::ConnectRefitRedisStore(store_config.redis);
+    if (!store.ok()) return store.status();
+    return std::make_unique<RefitHost>(*std::move(store), pool, blocking, std::move(authenticate));
+  }
+#endif
   if (backend != "memory") return nullptr;
   store::RefitMemoryOptions memory;
   memory.retention_ms = options.retention_ms;

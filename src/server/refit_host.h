@@ -10,6 +10,7 @@
 #include "metrics/registry.h"
 #include "refit/refit_service.h"
 #include "server/refit_grpc_service.h"
+#include "store/factory.h"
 #include "store/refit_store.h"
 
 namespace mx::server {
@@ -22,12 +23,15 @@ struct RefitHostOptions {
 
 class RefitHost {
  public:
-  // Null when `backend` has no refit store yet: RefitService is then not
-  // registered and its calls answer UNIMPLEMENTED.
-  static std::unique_ptr<RefitHost> ForBackend(std::string_view backend,
-                                               const RefitHostOptions& options,
-                                               ThreadPool* pool, bool blocking,
-                                               Authenticator authenticate);
+  // The refit store that matches the P2P store `backend` ("memory":
+  // in-process; "redis": the same Redis, keys under "<prefix>:refit:").
+  // Null when that backend has no refit store yet (kubernetes): RefitService
+  // is then not registered and its calls answer UNIMPLEMENTED. Unavailable
+  // when Redis cannot be reached.
+  static absl::StatusOr<std::unique_ptr<RefitHost>> ForBackend(
+      std::string_view backend, const store::StoreConfig& store_config,
+      const RefitHostOptions& options, ThreadPool* pool, bool blocking,
+      Authenticator authenticate);
   // Serves `store` (tests inject one with a controlled clock or faults).
   RefitHost(std::unique_ptr<store::RefitStore> store, ThreadPool* pool, bool blocking,
             Authenticator authenticate);

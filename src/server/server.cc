@@ -141,9 +141,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   server->grpc_service_ = std::make_unique<P2pGrpcService>(
       server->service_.get(), server->pool_.get(), blocking, authenticate);
-  server->refit_ = RefitHost::ForBackend(server->store_->backend(),
-                                         {config.refit_retention.count() * 1000},
-                                         server->pool_.get(), blocking, std::move(authenticate));
+  // The configured backend decides (tests wrap stores in decorators).
+  auto refit = RefitHost::ForBackend(config.store.backend, config.store,
+                                     {config.refit_retention.count() * 1000},
+                                     server->pool_.get(), blocking, std::move(authenticate));
+  if (!refit.ok()) return refit.status();
+  server->refit_ = *std::move(refit);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -2,6 +2,7 @@
 // order, field names, numbers, types, labels, presence, enums, services),
 // so an edit that would break upstream refit clients fails here.
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
 #include <gtest/gtest.h>
 
 #include <string>

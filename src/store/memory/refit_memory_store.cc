@@ -164,7 +164,7 @@ absl::StatusOr<refit_pb::WeightVersion> RefitMemoryStore::CreateVersion(
       return absl::ResourceExhaustedError("no free version uid after 5 attempts");
     }
     uid = new_uid_();
-    if (!versions_.contains(uid)) break;
+    if (versions_.count(uid) == 0) break;
   }
   Version version;
   refit_pb::WeightVersion& record = version.record;
@@ -235,7 +235,7 @@ absl::StatusOr<refit_pb::CreateWeightVersionShardResponse> RefitMemoryStore::Pub
     return absl::FailedPreconditionError(
         absl::StrCat("version '", shard.version_id(), "' is RELEASING"));
   }
-  if (!v.expected.contains(shard.source_slot_id())) {
+  if (v.expected.count(shard.source_slot_id()) == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "slot '", shard.source_slot_id(), "' is not an expected source slot of the version"));
   }
@@ -284,7 +284,7 @@ absl::Status RefitMemoryStore::WithdrawShard(const std::string& version_id,
   auto it = versions_.find(version_id);
   // Shards live inside their version: a missing version has no publication,
   // which the contract checks first.
-  if (it == versions_.end() || !it->second.shards.contains({source_slot_id, worker_id})) {
+  if (it == versions_.end() || it->second.shards.count({source_slot_id, worker_id}) == 0) {
     return absl::NotFoundError("no such publication");
   }
   Version& v = it->second;
