@@ -27,7 +27,10 @@ bool RoleAllows(Role role, std::string_view method) {
   if (method == "PublishMetadata" || method == "UpdateStatus") return role == Role::kPublisher;
   // RefitService: reads for readers, every write for publishers (no ownership:
   // a refit worker_id is a plain string that proves nothing).
-  if (method == "GetWeightVersion" || method == "ListWeightVersionShards") return true;
+  if (method == "GetWeightVersion" || method == "ListWeightVersionShards" ||
+      method == "RefitSnapshot") {
+    return true;
+  }
   if (method == "CreateWeightVersion" || method == "DeleteWeightVersion" ||
       method == "RegisterWorker" || method == "CreateWeightVersionShard" ||
       method == "DeleteWeightVersionShard" || method == "RegisterVersionLease" ||

@@ -29,7 +29,8 @@ RefitHost::RefitHost(std::unique_ptr<store::RefitStore> store, ThreadPool* pool,
                      Authenticator authenticate)
     : store_(std::move(store)),
       service_(store_.get()),
-      grpc_(&service_, pool, blocking, std::move(authenticate)) {}
+      grpc_(&service_, pool, blocking, authenticate),
+      inspect_(store_.get(), pool, blocking, std::move(authenticate)) {}
 
 bool RefitHost::Serving(bool p2p_serving) { return p2p_serving && store_->CheckHealth().ok(); }
 

@@ -10,6 +10,7 @@
 #include "metrics/registry.h"
 #include "refit/refit_service.h"
 #include "server/refit_grpc_service.h"
+#include "server/refit_inspect_service.h"
 #include "store/factory.h"
 #include "store/refit_store.h"
 
@@ -37,6 +38,7 @@ class RefitHost {
             Authenticator authenticate);
 
   grpc::Service* grpc_service() { return &grpc_; }
+  grpc::Service* inspect_service() { return &inspect_; }
   store::RefitStore* store() { return store_.get(); }
   // SERVING for kRefitServiceName: the P2P store is serving and so is ours.
   bool Serving(bool p2p_serving);
@@ -47,6 +49,7 @@ class RefitHost {
   std::unique_ptr<store::RefitStore> store_;
   refit::RefitService service_;
   RefitGrpcService grpc_;
+  RefitInspectService inspect_;
 };
 
 }  // namespace mx::server

@@ -158,7 +158,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
-  if (server->refit_) builder.RegisterService(server->refit_->grpc_service());
+  if (server->refit_) {
+    builder.RegisterService(server->refit_->grpc_service());
+    builder.RegisterService(server->refit_->inspect_service());
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   server->grpc_server_ = builder.BuildAndStart();
