@@ -19,7 +19,11 @@ using grpc::StatusCode;
 
 class RefitServiceTest : public ServerFixture {
  protected:
-  void SetUp() override { StartServer(); }
+  void SetUp() override {
+    server::ServerConfig config = DefaultConfig();
+    config.metrics_listen = "";  // gauges are read from the registry
+    StartServer(config);
+  }
 
   std::shared_ptr<grpc::Channel> Channel() {
     return grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
@@ -167,7 +171,9 @@ TEST(RefitAuth, ReadersReadAndPublishersWrite) {
   const std::string path = ::testing::TempDir() + "/refit_tokens_" + std::to_string(getpid());
   std::ofstream(path) << "tok-reader-0123456789,dash,reader\n"
                          "tok-writer-0123456789,trainer,publisher\n";
-  server::ServerConfig config = ServerFixture::DefaultConfig();
+  server::ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.metrics_listen = "";
   config.auth.token_file = path;
   auto server = server::Server::Start(config, std::make_unique<store::MemoryStore>());
   ASSERT_TRUE(server.ok()) << server.status();
