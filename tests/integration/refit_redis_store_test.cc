@@ -27,6 +27,7 @@ int64_t RedisNowMs(const store::RedisOptions& options) {
 RefitHarness RedisHarness() {
   const store::RedisOptions options = SharedRedisServer().StoreOptions(UniqueKeyPrefix());
   RefitHarness h;
+  h.short_ttl_s = 3;  // real time: calls before the expiry must fit in it under load
   auto store = store::ConnectRefitRedisStore(options);
   EXPECT_TRUE(store.ok()) << store.status();
   if (store.ok()) h.store = *std::move(store);

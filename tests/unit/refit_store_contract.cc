@@ -200,9 +200,9 @@ TEST_P(RefitStoreContract, RegisterWorkerChecksRunInContractOrder) {
 }
 
 TEST_P(RefitStoreContract, AnExpiredRegistrationFreesItsWorkerId) {
-  Register("w", kTrainer, "m", 1);
+  Register("w", kTrainer, "m", Short());
   EXPECT_CODE(service().RegisterWorker(WorkerRequest("w", kGenerator, "m", 5)), kAlreadyExists);
-  Advance(1500);
+  PastShort();
   auto again = service().RegisterWorker(WorkerRequest("w", kGenerator, "m2", 5));
   EXPECT_TRUE(again.ok()) << again.status();
 }
@@ -401,7 +401,7 @@ TEST_P(RefitStoreContract, AnIdenticalPublicationIsIdempotent) {
 TEST_P(RefitStoreContract, ListingIsSortedBySlotThenWorkerAndIgnoresLiveness) {
   EXPECT_CODE(service().ListWeightVersionShards(ListReq(" ")), kInvalidArgument);
   EXPECT_CODE(service().ListWeightVersionShards(ListReq("00000000")), kNotFound);
-  for (const char* w : {"b", "a", "c"}) Register(w, kTrainer, "m", 1);
+  for (const char* w : {"b", "a", "c"}) Register(w, kTrainer, "m", Short());
   auto v = Create("k", {"s1", "s0"});
   auto empty = service().ListWeightVersionShards(ListReq(v.uid()));
   ASSERT_TRUE(empty.ok());
@@ -409,7 +409,7 @@ TEST_P(RefitStoreContract, ListingIsSortedBySlotThenWorkerAndIgnoresLiveness) {
   Publish(v.uid(), "s1", "a");
   Publish(v.uid(), "s0", "c");
   Publish(v.uid(), "s0", "b");
-  Advance(1500);  // every publisher's registration lapses
+  PastShort();  // every publisher's registration lapses
   auto listed = service().ListWeightVersionShards(ListReq(v.uid()));
   ASSERT_TRUE(listed.ok());
   std::vector<std::string> order;
@@ -430,12 +430,12 @@ TEST_P(RefitStoreContract, WithdrawChecksRunInContractOrder) {
   EXPECT_CODE(service().DeleteWeightVersionShard(Withdraw(v.uid(), "s0", "t")),
               kFailedPrecondition) << "READY";
   Register("g", kGenerator);
-  auto lease = service().RegisterVersionLease(LeaseRequest(v.uid(), "g", 1));
+  auto lease = service().RegisterVersionLease(LeaseRequest(v.uid(), "g", Short()));
   ASSERT_TRUE(lease.ok()) << lease.status();
   ASSERT_TRUE(service().DeleteWeightVersion(Release(v.uid())).ok());
   EXPECT_CODE(service().DeleteWeightVersionShard(Withdraw(v.uid(), "s0", "t")),
               kFailedPrecondition) << "a live lease blocks withdrawal";
-  Advance(1500);  // the lease lapses, trainer "t" (60 s) stays
+  PastShort();  // the lease lapses, trainer "t" (60 s) stays
   Register("t", kTrainer);
   auto deleted = service().DeleteWeightVersionShard(Withdraw(v.uid(), "s0", "t"));
   ASSERT_TRUE(deleted.ok()) << deleted.status();
@@ -446,11 +446,11 @@ TEST_P(RefitStoreContract, WithdrawChecksRunInContractOrder) {
 }
 
 TEST_P(RefitStoreContract, WithdrawNeedsALiveRegistration) {
-  Register("t", kTrainer, "m", 2);
+  Register("t", kTrainer, "m", Short());
   auto v = Create("k", {"s0"});
   Publish(v.uid(), "s0", "t");
   ASSERT_TRUE(service().DeleteWeightVersion(Release(v.uid())).ok());
-  Advance(2500);
+  PastShort();
   EXPECT_CODE(service().DeleteWeightVersionShard(Withdraw(v.uid(), "s0", "t")),
               kFailedPrecondition);
 }
@@ -496,13 +496,13 @@ TEST_P(RefitStoreContract, OnlyLiveLeasesRenewOnAReleasingVersion) {
   Register("late", kGenerator);
   Register("short", kGenerator);
   ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "g", 60)).ok());
-  ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "short", 1)).ok());
+  ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "short", Short())).ok());
   ASSERT_TRUE(service().DeleteWeightVersion(Release(v.uid())).ok());
   EXPECT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "g", 60)).ok())
       << "renewal on RELEASING";
   EXPECT_CODE(service().RegisterVersionLease(LeaseRequest(v.uid(), "late")), kFailedPrecondition)
       << "no new lease on RELEASING";
-  Advance(1500);
+  PastShort();
   EXPECT_CODE(service().RegisterVersionLease(LeaseRequest(v.uid(), "short")), kFailedPrecondition)
       << "an expired lease cannot come back";
 }
@@ -513,12 +513,12 @@ TEST_P(RefitStoreContract, DeleteLeaseIsOwnerOnlyAndIdempotent) {
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(unknown->deleted());
   auto v = ReadyVersion("k");
-  Register("g", kGenerator, "m", 1);
+  Register("g", kGenerator, "m", Short());
   auto lease = service().RegisterVersionLease(LeaseRequest(v.uid(), "g", 60));
   ASSERT_TRUE(lease.ok());
   EXPECT_CODE(service().DeleteVersionLease(DropLease(v.uid(), lease->lease_id(), "x")),
               kFailedPrecondition);
-  Advance(1500);  // the generator's registration lapses; its lease does not
+  PastShort();  // the generator's registration lapses; its lease does not
   auto dropped = service().DeleteVersionLease(DropLease(v.uid(), lease->lease_id(), "g"));
   ASSERT_TRUE(dropped.ok()) << dropped.status();
   EXPECT_TRUE(dropped->deleted());
@@ -530,11 +530,11 @@ TEST_P(RefitStoreContract, DeleteLeaseIsOwnerOnlyAndIdempotent) {
 TEST_P(RefitStoreContract, AnExpiredLeaseNoLongerBlocksWithdrawal) {
   auto v = ReadyVersion("k");
   Register("g", kGenerator);
-  ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "g", 1)).ok());
+  ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "g", Short())).ok());
   ASSERT_TRUE(service().DeleteWeightVersion(Release(v.uid())).ok());
   EXPECT_CODE(service().DeleteWeightVersionShard(Withdraw(v.uid(), "s0", "t")),
               kFailedPrecondition);
-  Advance(1500);
+  PastShort();
   Register("t", kTrainer);
   EXPECT_TRUE(service().DeleteWeightVersionShard(Withdraw(v.uid(), "s0", "t")).ok());
 }
@@ -652,15 +652,15 @@ TEST_P(RefitStoreContract, RacingLeaseGrantsForOneWorkerShareOneId) {
 TEST_P(RefitStoreContract, CountsFollowStatesLeasesAndWorkers) {
   auto v = ReadyVersion("k");
   Create("k2", {"x"});
-  Register("g", kGenerator, "m", 1);
-  ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "g", 1)).ok());
+  Register("g", kGenerator, "m", Short());
+  ASSERT_TRUE(service().RegisterVersionLease(LeaseRequest(v.uid(), "g", Short())).ok());
   auto counts = harness_.store->Counts();
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(counts->staging, 1);
   EXPECT_EQ(counts->ready, 1);
   EXPECT_EQ(counts->live_leases, 1);
   EXPECT_EQ(counts->live_workers, 2);
-  Advance(1500);
+  PastShort();
   counts = harness_.store->Counts();
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(counts->live_leases, 0);

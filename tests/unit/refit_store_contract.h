@@ -20,6 +20,10 @@ struct RefitHarness {
   // Moves the store's clock forward by at least `ms` (memory: an injected
   // clock; network stores: waits).
   std::function<void(int64_t ms)> advance;
+  // The TTL tests use for records meant to expire: long enough that the
+  // calls made before the expiry finish in time (network stores on a loaded
+  // machine need more than 1 s).
+  uint32_t short_ttl_s = 1;
 };
 
 struct RefitBackend {
@@ -33,6 +37,9 @@ class RefitStoreContract : public ::testing::TestWithParam<RefitBackend> {
 
   refit::RefitService& service() { return *service_; }
   void Advance(int64_t ms) { harness_.advance(ms); }
+  uint32_t Short() const { return harness_.short_ttl_s; }
+  // Moves the clock past everything registered with Short().
+  void PastShort() { harness_.advance(harness_.short_ttl_s * 1000 + 500); }
 
   // Helpers that assert success.
   refit::pb::WorkerRegistration Register(const std::string& worker, refit::pb::WorkerRole role,
