@@ -5,18 +5,13 @@
 
 #include <random>
 
+#include "common/hex.h"
+
 namespace mx::store {
 namespace {
 
 std::string LowerHex(const unsigned char* bytes, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
-  }
-  return out;
+  return ToHex(std::string_view(reinterpret_cast<const char*>(bytes), n));
 }
 
 }  // namespace

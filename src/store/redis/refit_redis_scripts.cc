@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/hex.h"
 
 namespace mx::store::redis {
 namespace {
@@ -201,11 +202,7 @@ RefitScript Make(absl::string_view name, absl::string_view body) {
   RefitScript script{name, absl::StrCat(kPrelude, body), ""};
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(script.body.data()), script.body.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char b : digest) {
-    script.sha1.push_back(kHex[b >> 4]);
-    script.sha1.push_back(kHex[b & 0xf]);
-  }
+  script.sha1 = ToHex(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
   return script;
 }
 
