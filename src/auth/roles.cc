@@ -25,6 +25,18 @@ bool RoleAllows(Role role, std::string_view method) {
   if (role == Role::kAdmin) return true;
   if (method == "ListSources" || method == "GetMetadata") return true;
   if (method == "PublishMetadata" || method == "UpdateStatus") return role == Role::kPublisher;
+  // RefitService: reads for readers, every write for publishers (no ownership:
+  // a refit worker_id is a plain string that proves nothing).
+  if (method == "GetWeightVersion" || method == "ListWeightVersionShards" ||
+      method == "RefitSnapshot") {
+    return true;
+  }
+  if (method == "CreateWeightVersion" || method == "DeleteWeightVersion" ||
+      method == "RegisterWorker" || method == "CreateWeightVersionShard" ||
+      method == "DeleteWeightVersionShard" || method == "RegisterVersionLease" ||
+      method == "DeleteVersionLease") {
+    return role == Role::kPublisher;
+  }
   return false;
 }
 

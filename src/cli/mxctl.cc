@@ -35,7 +35,7 @@ std::vector<FlagSpec> GlobalFlags() {
 
 std::vector<Command> Commands() {
   return {ListCommand(), GetCommand(), PublishCommand(), StatusCommand(), HashCommand(),
-          HealthCommand()};
+          HealthCommand(), RefitCommand()};
 }
 
 std::string MainHelp() {

@@ -189,6 +189,11 @@ const std::vector<Option>& Options() {
        "threads running calls to network stores (redis, kubernetes)",
        Integer([](ServerConfig* c, int64_t v) { c->store_threads = static_cast<int>(v); }, 1,
                1024)},
+      {"refit-retention-secs", {"MX_REFIT_RETENTION_SECS"}, "0",
+       "purge a released refit version this long after release once it has no shards and no "
+       "live lease (0: keep every version forever)",
+       Integer([](ServerConfig* c, int64_t v) { c->refit_retention = std::chrono::seconds(v); },
+               0, 10LL * 365 * 86400)},
       {"log-level", {"MX_LOG_LEVEL"}, "info", "trace, debug, info, warn or error",
        OneOf([](ServerConfig* c) { return &c->log_level; },
              {"trace", "debug", "info", "warn", "error"})},

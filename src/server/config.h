@@ -49,6 +49,9 @@ struct ServerConfig {
   std::chrono::seconds shutdown_grace{10};
   int store_threads = 16;  // workers for stores that block on network I/O
   std::chrono::milliseconds health_poll{250};
+  // RELEASING refit versions with no shards and no live lease are purged this
+  // long after release; 0 keeps them forever (docs/refit.md).
+  std::chrono::seconds refit_retention{0};
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   bool help = false;

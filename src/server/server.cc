@@ -140,7 +140,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     server->pool_ = std::make_unique<ThreadPool>(config.store_threads, kMaxQueuedStoreCalls);
   }
   server->grpc_service_ = std::make_unique<P2pGrpcService>(
-      server->service_.get(), server->pool_.get(), blocking, std::move(authenticate));
+      server->service_.get(), server->pool_.get(), blocking, authenticate);
+  // The configured backend decides (tests wrap stores in decorators).
+  auto refit = RefitHost::ForBackend(config.store.backend, config.store,
+                                     {config.refit_retention.count() * 1000},
+                                     server->pool_.get(), blocking, std::move(authenticate));
+  if (!refit.ok()) return refit.status();
+  server->refit_ = *std::move(refit);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -152,6 +158,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
+  if (server->refit_) {
+    builder.RegisterService(server->refit_->grpc_service());
+    builder.RegisterService(server->refit_->inspect_service());
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   server->grpc_server_ = builder.BuildAndStart();
@@ -161,9 +171,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
   server->health_ = std::make_unique<HealthMonitor>(
-      server->store_.get(), config.health_poll, [health](bool serving) {
+      server->store_.get(), config.health_poll, [health, refit = server->refit_.get()](bool serving) {
         health->SetServingStatus("", serving);
         health->SetServingStatus(kServiceName, serving);
+        if (refit) health->SetServingStatus(kRefitServiceName, refit->Serving(serving));
       });
   server->health_->Start();
   server->reaper_ =
@@ -179,6 +190,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       [metrics, monitor] { metrics->ready->With({})->Set(monitor->serving() ? 1 : 0); });
   server->registry_.AddCollector(
       [counter = std::make_shared<RecordCounter>(server->store_.get(), metrics)] { (*counter)(); });
+  if (server->refit_) server->refit_->AddMetrics(&server->registry_);
   if (!config.metrics_listen.empty()) {
     server->http_ =
         std::make_unique<HttpEndpoint>(&server->registry_, [monitor] { return monitor->serving(); });

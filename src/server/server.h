@@ -17,6 +17,7 @@
 #include "server/metadata_service.h"
 #include "server/p2p_grpc_service.h"
 #include "server/reaper.h"
+#include "server/refit_host.h"
 #include "server/server_metrics.h"
 #include "server/thread_pool.h"
 #include "store/store.h"
@@ -40,6 +41,8 @@ class Server {
   int metrics_port() const { return http_ ? http_->port() : 0; }
   // The store as the service sees it (wrapped for metrics).
   store::Store* store() const { return store_.get(); }
+  // The RefitService host; null when the store has no refit backend.
+  RefitHost* refit() const { return refit_.get(); }
   const metrics::Registry& registry() const { return registry_; }
 
   // Health goes NOT_SERVING, new calls are refused, in-flight calls get up
@@ -62,6 +65,7 @@ class Server {
   std::unique_ptr<MetadataService> service_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<P2pGrpcService> grpc_service_;
+  std::unique_ptr<RefitHost> refit_;  // null when the store has no refit backend
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Reaper> reaper_;
