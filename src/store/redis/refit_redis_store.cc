@@ -53,7 +53,8 @@ struct Answer {
 class RefitRedisStore final : public RefitStore {
  public:
   explicit RefitRedisStore(const RedisOptions& options)
-      : base_(absl::StrCat(options.key_prefix, ":refit:")), pool_(options, std::make_shared<redis::PrimaryLocator>(options), options.pool_size) {}
+      : base_(absl::StrCat(options.key_prefix, ":refit:")),
+        pool_(options, std::make_shared<redis::PrimaryLocator>(options), options.pool_size) {}
 
   std::string_view backend() const override { return "redis"; }
 
