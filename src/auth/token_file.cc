@@ -1,5 +1,7 @@
 #include "auth/token_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -94,7 +96,7 @@ TokenFile::TokenFile(std::string path, std::chrono::milliseconds check_interval)
 
 absl::Status TokenFile::Reload(const Stamp& stamp) {
   std::ifstream in(path_);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_, ": ", std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
   auto table = ParseTokenFile(buffer.str());
@@ -119,7 +121,7 @@ absl::Status TokenFile::Load() {
   absl::MutexLock lock(&mu_);
   Stamp stamp;
   if (!StatFile(path_, &stamp.mtime_ns, &stamp.size, &stamp.inode)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_, ": ", std::strerror(errno)));
   }
   next_check_ = std::chrono::steady_clock::now() + check_interval_;
   return Reload(stamp);

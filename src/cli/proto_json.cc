@@ -1,5 +1,7 @@
 #include "cli/proto_json.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -36,7 +38,7 @@ absl::Status ReadInput(const std::string& path, std::istream& stdin_stream, std:
     buffer << stdin_stream.rdbuf();
   } else {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
     buffer << in.rdbuf();
   }
   *out = buffer.str();

@@ -1,5 +1,7 @@
 #include "client/channel.h"
 
+#include <cerrno>
+#include <cstring>
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -15,7 +17,7 @@ namespace {
 
 absl::Status ReadFile(const std::string& what, const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": ", std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
   *out = buffer.str();

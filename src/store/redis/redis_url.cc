@@ -24,7 +24,7 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_vie
     const int hi = i + 2 < in.size() ? HexDigit(in[i + 1]) : -1;
     const int lo = i + 2 < in.size() ? HexDigit(in[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad %-escape in the ", what));
+      return absl::InvalidArgumentError(absl::StrCat("bad %-escape in the ", what));
     }
     out.push_back(static_cast<char>(hi << 4 | lo));
     i += 2;
@@ -39,14 +39,14 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(std::string_view url_in, RedisOptions
   constexpr absl::string_view kScheme = "redis://";
   if (!absl::StartsWith(url, kScheme)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("REDIS_URL must start with redis:// (",
+        absl::StrCat("the URL must start with redis:// (",
                      absl::StartsWith(url, "rediss://") ? "TLS is not supported"
                                                         : "no other scheme is supported",
                      ")"));
   }
   absl::string_view rest = url.substr(kScheme.size());
   if (rest.find_first_of("?#") != absl::string_view::npos) {
-    return absl::InvalidArgumentError("REDIS_URL: query strings and fragments are not supported");
+    return absl::InvalidArgumentError("query strings and fragments are not supported");
   }
   // Credentials end at the last '@', so an unescaped '@' in a password still parses.
   if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
@@ -73,35 +73,35 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(std::string_view url_in, RedisOptions
   if (absl::StartsWith(hostport, "[")) {  // [v6]:port
     const size_t close = hostport.find(']');
     if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("REDIS_URL: unclosed '[' in the host");
+      return absl::InvalidArgumentError("unclosed '[' in the host");
     }
     base.host = std::string(hostport.substr(1, close - 1));
     absl::string_view after = hostport.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') return absl::InvalidArgumentError("REDIS_URL: junk after ']'");
+      if (after.front() != ':') return absl::InvalidArgumentError("junk after ']'");
       port_text = after.substr(1);
-      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
+      if (port_text.empty()) return absl::InvalidArgumentError("empty port");
     }
   } else {
     const size_t colon = hostport.find(':');
     base.host = std::string(hostport.substr(0, colon));
     if (colon != absl::string_view::npos) {
       port_text = hostport.substr(colon + 1);
-      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
+      if (port_text.empty()) return absl::InvalidArgumentError("empty port");
     }
   }
-  if (base.host.empty()) return absl::InvalidArgumentError("REDIS_URL: no host");
+  if (base.host.empty()) return absl::InvalidArgumentError("no host");
   if (!port_text.empty()) {
     int port = 0;
     if (!absl::SimpleAtoi(port_text, &port) || port <= 0 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad port '", port_text, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("bad port '", port_text, "'"));
     }
     base.port = port;
   }
   if (!path.empty()) {
     int db = 0;
     if (!absl::SimpleAtoi(path, &db) || db < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad db index '", path, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("bad db index '", path, "'"));
     }
     base.db = db;
   }
