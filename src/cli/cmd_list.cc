@@ -60,13 +60,13 @@ int RunList(const Context& ctx) {
 
   if (ctx.json) {
     // The reply's proto3 JSON, plus each instance's "status".
-    nlohmann::json instances = nlohmann::json::array();
+    nlohmann::ordered_json instances = nlohmann::ordered_json::array();
     for (const auto& w : *workers) {
-      nlohmann::json instance = nlohmann::json::parse(ToJson(w.ref));
+      nlohmann::ordered_json instance = nlohmann::ordered_json::parse(ToJson(w.ref));
       instance["status"] = w.status;
       instances.push_back(std::move(instance));
     }
-    ctx.io.out << nlohmann::json{{"instances", std::move(instances)}}.dump() << "\n";
+    ctx.io.out << nlohmann::ordered_json{{"instances", std::move(instances)}}.dump() << "\n";
     return 0;
   }
   // One entry per column; a new column is one more line here.

@@ -3,16 +3,9 @@
 #include <map>
 #include <utility>
 
-#include "absl/strings/match.h"
+#include "cli/identity_input.h"
 
 namespace mx::cli {
-
-std::string ShortStatusName(p2p::SourceStatus status) {
-  std::string name = p2p::SourceStatus_Name(status);
-  constexpr char kPrefix[] = "SOURCE_STATUS_";
-  if (absl::StartsWith(name, kPrefix)) name = name.substr(sizeof(kPrefix) - 1);
-  return name;
-}
 
 absl::StatusOr<std::vector<ListedWorker>> ListWithStatus(const Client& client,
                                                          const ListFilter& filter) {

@@ -27,9 +27,6 @@ struct ListedWorker {
 absl::StatusOr<std::vector<ListedWorker>> ListWithStatus(const Client& client,
                                                          const ListFilter& filter);
 
-// "READY" for SOURCE_STATUS_READY and so on.
-std::string ShortStatusName(p2p::SourceStatus status);
-
 }  // namespace mx::cli
 
 #endif  // MX_CLI_LIST_STATUS_H_

@@ -21,7 +21,8 @@ import unittest
 
 MXD = None
 SOURCE = None
-ENV_RE = re.compile(r"\b(?:MX|REDIS|POD)_[A-Z0-9_]*[A-Z0-9]\*?|\b(?:MX|REDIS|POD)_[A-Z0-9_]*_\*")
+# A variable, or a wildcard such as MX_TLS_* (tried first).
+ENV_RE = re.compile(r"\b(?:MX|REDIS|POD)_[A-Z0-9_]*_\*|\b(?:MX|REDIS|POD)_[A-Z0-9_]*[A-Z0-9]\b")
 
 
 def help_options():

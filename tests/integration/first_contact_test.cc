@@ -261,7 +261,8 @@ TEST_F(MxctlListStatusTest, ListShowsEachWorkersStatusInTheTableAndInJson) {
   auto as_json = Mxctl({"list", "--json"});
   ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
   std::map<std::string, std::string> status;
-  for (const auto& instance : json::parse(as_json.out)["instances"]) {
+  const json listed = json::parse(as_json.out);
+  for (const auto& instance : listed["instances"]) {
     status[instance["worker_id"].get<std::string>()] = instance["status"].get<std::string>();
   }
   EXPECT_EQ(status, (std::map<std::string, std::string>{
