@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "absl/strings/str_replace.h"
 #include "cli/command.h"
 #include "common/build_info.h"
@@ -99,12 +100,11 @@ absl::StatusOr<ClientOptions> OptionsFromArgs(const ParsedArgs& args,
   options.tls.server_name_override = args.Get("server-name");
   options.bearer_token = args.Get("token");
   if (args.Has("token-file")) {
-    std::ifstream in(args.Get("token-file"));
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--token-file: cannot read ", args.Get("token-file"), ": ",
-                                                     std::strerror(errno)));
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    options.bearer_token = std::string(absl::StripAsciiWhitespace(buffer.str()));
+    auto text = ReadFileToString(args.Get("token-file"), "token file");
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", text.status().message()));
+    }
+    options.bearer_token = std::string(absl::StripAsciiWhitespace(*text));
   }
   return options;
 }
