@@ -1,5 +1,7 @@
 #include "auth/token_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -118,7 +120,7 @@ absl::Status TokenFile::Load() {
   absl::MutexLock lock(&mu_);
   Stamp stamp;
   if (!StatFile(path_, &stamp.mtime_ns, &stamp.size, &stamp.inode)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_, ": ", std::strerror(errno)));
   }
   next_check_ = std::chrono::steady_clock::now() + check_interval_;
   return Reload(stamp);

@@ -1,7 +1,10 @@
 #include "server/config.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <functional>
 #include <sstream>
 
@@ -10,6 +13,7 @@
 #include "common/file_util.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/listen_address.h"
 
 #ifdef MX_WITH_REDIS
 #include "store/redis/redis_url.h"
@@ -121,7 +125,7 @@ absl::Status ReadSecretFile(const std::string& path, std::string* out) {
 
 const std::vector<Option>& Options() {
   static const std::vector<Option> kOptions = {
-      {"listen", {"MX_LISTEN"}, "0.0.0.0:8001", "gRPC listen address HOST:PORT",
+      {"listen", {"MX_LISTEN"}, "0.0.0.0:8001", "gRPC listen address HOST:PORT or [IPV6]:PORT (port 1-65535; 0 picks a free one)",
        Text([](ServerConfig* c) { return &c->listen; })},
       {"store", {"MX_METADATA_BACKEND"}, "memory", "metadata store: memory, redis or kubernetes",
        OneOf([](ServerConfig* c) { return &c->store.backend; }, {"memory", "redis", "kubernetes"})},
@@ -142,7 +146,8 @@ const std::vector<Option>& Options() {
        Integer([](ServerConfig* c, int64_t v) { c->max_concurrent_streams = static_cast<int>(v); },
                1, 1 << 20)},
       {"metrics-listen", {"MX_METRICS_LISTEN"}, "0.0.0.0:9401",
-       "HTTP HOST:PORT for /metrics, /healthz and /readyz; 0 or empty disables it",
+       "HTTP HOST:PORT for /metrics, /healthz and /readyz (port 0 picks a free one); 0 or "
+       "empty disables it",
        Text([](ServerConfig* c) { return &c->metrics_listen; })},
       {"tls-cert-file", {"MX_TLS_CERT_FILE"}, "",
        "PEM certificate chain for the gRPC port; enables TLS (with --tls-key-file); re-read "
@@ -214,7 +219,8 @@ const std::vector<Option>& Options() {
       {"redis-username", {"MX_REDIS_USERNAME"}, "", "Redis ACL user (password-only AUTH if empty)",
        Text([](ServerConfig* c) { return &c->store.redis.username; })},
       {"redis-password-file", {"MX_REDIS_PASSWORD_FILE"}, "",
-       "file holding the Redis password (env MX_REDIS_PASSWORD also works); never logged",
+       "file holding the Redis password (or the password itself in env MX_REDIS_PASSWORD or "
+       "REDIS_PASSWORD); never logged",
        [](const std::string& v, ServerConfig* c) {
          return v.empty() ? absl::OkStatus() : ReadSecretFile(v, &c->store.redis.password);
        }},
@@ -290,7 +296,26 @@ const Option* FindOption(std::string_view flag) {
   return nullptr;
 }
 
-absl::Status Finish(ServerConfig* config, const Environment& env) {
+// Where each option's value came from: "--flag" or the environment
+// variable's name, so errors found after parsing name what the user wrote.
+using Sources = std::map<std::string, std::string>;
+
+std::string SourceOf(const Sources& sources, const std::string& flag) {
+  auto it = sources.find(flag);
+  return it != sources.end() ? it->second : "--" + flag;
+}
+
+absl::Status CheckListen(const Sources& sources, const std::string& flag,
+                         const std::string& value) {
+  auto parsed = ParseListenAddress(value);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(SourceOf(sources, flag), ": ", parsed.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Finish(ServerConfig* config, const Environment& env, const Sources& sources) {
   if (config->store.redis.password.empty()) {
     for (const char* name : {"MX_REDIS_PASSWORD", "REDIS_PASSWORD"}) {
       if (auto it = env.find(name); it != env.end() && !it->second.empty()) {
@@ -320,7 +345,8 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
 #ifdef MX_WITH_REDIS
     auto parsed = store::ParseRedisUrl(config->redis_url, config->store.redis);
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--redis-url: ", parsed.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(SourceOf(sources, "redis-url"), ": ", parsed.status().message()));
     }
     config->store.redis = *parsed;
     if (!config->redis_sentinels.empty() && config->store.redis.sentinels.empty()) {
@@ -343,9 +369,10 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
     }
   }
   if (config->metrics_listen == "0") config->metrics_listen.clear();
-  if (!config->metrics_listen.empty() && config->metrics_listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metrics-listen: '", config->metrics_listen, "' is not HOST:PORT"));
+  if (!config->metrics_listen.empty()) {
+    if (absl::Status s = CheckListen(sources, "metrics-listen", config->metrics_listen); !s.ok()) {
+      return s;
+    }
   }
   if (config->tls.cert_file.empty() != config->tls.key_file.empty()) {
     return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
@@ -357,11 +384,7 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
     return absl::InvalidArgumentError(
         "--auth-tokenreview needs --auth-tokenreview-allow (namespace:serviceaccount,...)");
   }
-  if (config->listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen: '", config->listen, "' is not HOST:PORT"));
-  }
-  return absl::OkStatus();
+  return CheckListen(sources, "listen", config->listen);
 }
 
 }  // namespace
@@ -380,6 +403,7 @@ Environment ProcessEnvironment() {
 absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
                                          const Environment& env) {
   ServerConfig config;
+  Sources sources;
   for (const auto& option : Options()) {
     for (const auto& name : option.env) {
       auto it = env.find(name);
@@ -387,6 +411,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
       if (absl::Status s = option.apply(it->second, &config); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("environment ", name, ": ", s.message()));
       }
+      sources[option.flag] = name;
       break;
     }
   }
@@ -423,8 +448,9 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
     if (absl::Status s = option->apply(value, &config); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", s.message()));
     }
+    sources[option->flag] = "--" + option->flag;
   }
-  if (absl::Status s = Finish(&config, env); !s.ok()) return s;
+  if (absl::Status s = Finish(&config, env, sources); !s.ok()) return s;
   return config;
 }
 
@@ -438,7 +464,8 @@ std::string UsageText() {
                     "\n      env: ", absl::StrJoin(o.env, ", "), "; default: ",
                     o.default_text.empty() ? "(empty)" : o.default_text, "\n");
   }
-  absl::StrAppend(&out, "  --help\n      print this text\n");
+  absl::StrAppend(&out, "  --help\n      print this text\n",
+                  "  --version\n      print the version, git commit and build type\n");
   return out;
 }
 

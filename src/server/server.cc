@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/authenticator.h"
+#include "server/listen_address.h"
 #include "server/metered_store.h"
 #include "server/token_review_call.h"
 #include "server/tls.h"
@@ -153,6 +154,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::ServerBuilder builder;
   if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.AddListeningPort(config.listen, *credentials, &server->port_);
+  // No SO_REUSEPORT: a second mxd on a taken port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics));
@@ -166,7 +169,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+    // gRPC logs its reason on a line of its own; probe for the OS's words.
+    std::string reason = "see the gRPC error above";
+    if (auto address = ParseListenAddress(config.listen); !address.ok()) {
+      reason = std::string(address.status().message());
+    } else if (absl::Status probe = ProbeListen(*address); !probe.ok()) {
+      reason = std::string(probe.message());
+    }
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen, ": ", reason));
   }
 
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
