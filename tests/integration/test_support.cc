@@ -32,6 +32,7 @@ std::unique_ptr<server::Server> StartServer(int port, std::chrono::seconds heart
   config.reaper.scan_interval = scan_interval;
   config.shutdown_grace = std::chrono::seconds(1);
   config.reflection = false;
+  config.metrics_listen = "";  // 9401 would be taken by the first server
   if (!store) store = std::make_unique<store::MemoryStore>();
   auto server = server::Server::Start(config, std::move(store));
   if (!server.ok()) {
