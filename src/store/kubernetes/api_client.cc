@@ -45,8 +45,8 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
   if (options_.token_file.empty()) return options_.token;
   struct stat st {};
   if (stat(options_.token_file.c_str(), &st) != 0) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("kubernetes token file ", options_.token_file, " cannot be read"));
+    return absl::UnavailableError(
+        absl::StrCat("kubernetes store: mxd's token file ", options_.token_file, " cannot be read"));
   }
   // Projected service-account tokens are rotated by replacing the file.
   const int64_t stamp = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
@@ -58,8 +58,8 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
     std::stringstream text;
     text << in.rdbuf();
     if (!in) {
-      return absl::UnauthenticatedError(
-          absl::StrCat("kubernetes token file ", options_.token_file, " cannot be read"));
+      return absl::UnavailableError(
+          absl::StrCat("kubernetes store: mxd's token file ", options_.token_file, " cannot be read"));
     }
     token_ = std::string(absl::StripAsciiWhitespace(text.str()));
     token_stamp_ = stamp;
