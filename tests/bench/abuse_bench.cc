@@ -16,7 +16,7 @@
 #include <random>
 #include <thread>
 
-#include "child_process.h"
+#include "integration/child_process.h"
 #include "ops_fixture.h"
 #include "p2p.grpc.pb.h"
 
