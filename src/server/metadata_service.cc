@@ -92,6 +92,9 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
     // Compact record: the tensors live only as reply bytes.
     record->encoded =
         EncodeReply(record->source_id, record->worker_id, request.identity(), *worker);
+    record->encoded_bytes = record->encoded->worker_head.size() +
+                            record->encoded->worker_payload.size() +
+                            record->encoded->reply_tail.size();
     if (worker->has_tensor_source()) {
       worker->clear_tensor_source();  // frees the descriptors (clear_tensors() keeps them)
       worker->mutable_tensor_source();

@@ -19,11 +19,7 @@ size_t RecordBytes(const WorkerRecord& record) {
                  record.worker.ByteSizeLong() + record.source_id.size() +
                  record.worker_id.size() + record.pod_name.size() + record.pod_uid.size() +
                  record.pod_namespace.size() + record.owner.size();
-  if (record.encoded != nullptr) {
-    bytes += record.encoded->worker_head.size() + record.encoded->worker_payload.size() +
-             record.encoded->reply_tail.size();
-  }
-  return bytes;
+  return bytes + record.encoded_bytes;
 }
 
 size_t MemoryStore::records() const {
