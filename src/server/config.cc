@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/listen_address.h"
+#include "server/request_budget.h"
 
 #ifdef MX_WITH_REDIS
 #include "store/redis/redis_url.h"
@@ -145,6 +146,19 @@ const std::vector<Option>& Options() {
        "concurrent calls allowed on one client connection (HTTP/2 streams)",
        Integer([](ServerConfig* c, int64_t v) { c->max_concurrent_streams = static_cast<int>(v); },
                1, 1 << 20)},
+      {"memory-budget-bytes", {"MX_MEMORY_BUDGET_BYTES"}, "0",
+       "bytes of requests mxd holds at once (read, queued or running) and the gRPC memory "
+       "quota; beyond it calls get RESOURCE_EXHAUSTED. 0: half the cgroup memory limit "
+       "(1 GiB without one), at least 2 x --max-message-bytes",
+       Integer([](ServerConfig* c, int64_t v) { c->memory_budget_bytes = v; }, 0, 1LL << 50)},
+      {"memory-store-max-records", {"MX_MEMORY_STORE_MAX_RECORDS"}, "100000",
+       "memory store: most workers held; beyond it publishes get RESOURCE_EXHAUSTED (0: no cap)",
+       Integer([](ServerConfig* c, int64_t v) { c->store.memory.max_records = v; }, 0,
+               1LL << 40)},
+      {"memory-store-max-bytes", {"MX_MEMORY_STORE_MAX_BYTES"}, "0",
+       "memory store: most bytes of records held; beyond it publishes get RESOURCE_EXHAUSTED. "
+       "0: half the cgroup memory limit (1 GiB without one)",
+       Integer([](ServerConfig* c, int64_t v) { c->store.memory.max_bytes = v; }, 0, 1LL << 50)},
       {"metrics-listen", {"MX_METRICS_LISTEN"}, "0.0.0.0:9401",
        "HTTP HOST:PORT for /metrics, /healthz and /readyz (port 0 picks a free one); 0 or "
        "empty disables it",
@@ -186,6 +200,9 @@ const std::vector<Option>& Options() {
       {"reflection", {"MX_REFLECTION"}, "true",
        "serve gRPC server reflection (not covered by auth: disable it when that matters)",
        Boolean([](ServerConfig* c, bool v) { c->reflection = v; }), true},
+      {"reflection-requires-auth", {"MX_REFLECTION_REQUIRES_AUTH"}, "false",
+       "with auth on, reflection calls need a valid token too (any role)",
+       Boolean([](ServerConfig* c, bool v) { c->reflection_requires_auth = v; }), true},
       {"shutdown-grace-secs", {"MX_SHUTDOWN_GRACE_SECS"}, "10",
        "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
        Integer([](ServerConfig* c, int64_t v) { c->shutdown_grace = std::chrono::seconds(v); },
@@ -367,6 +384,16 @@ absl::Status Finish(ServerConfig* config, const Environment& env, const Sources&
     if (r.sentinels.empty() && !r.master_name.empty()) {
       return absl::InvalidArgumentError("--redis-master-name needs --redis-sentinels");
     }
+  }
+  if (config->memory_budget_bytes != 0 &&
+      config->memory_budget_bytes < 2 * config->max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--memory-budget-bytes: ", config->memory_budget_bytes,
+        " cannot hold one maximum-size publish; it must be at least 2 x --max-message-bytes = ",
+        2 * config->max_message_bytes));
+  }
+  if (config->store.memory.max_bytes == 0) {
+    config->store.memory.max_bytes = static_cast<size_t>(DefaultMemoryBudget(0));
   }
   if (config->metrics_listen == "0") config->metrics_listen.clear();
   if (!config->metrics_listen.empty()) {

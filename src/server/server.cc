@@ -7,12 +7,15 @@
 #include <algorithm>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
 #include "server/authenticator.h"
 #include "server/listen_address.h"
 #include "server/metered_store.h"
+#include "server/reflection_guard.h"
+#include "server/request_budget.h"
 #include "server/token_review_call.h"
 #include "server/tls.h"
 #include "spdlog/spdlog.h"
@@ -120,11 +123,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   server->metrics_ = std::make_unique<ServerMetrics>(&server->registry_);
   ServerMetrics* metrics = server->metrics_.get();
   metrics->build_info->With({MX_VERSION, std::string(store->backend())})->Set(1);
+  if (auto* memory = dynamic_cast<store::MemoryStore*>(store.get()); memory != nullptr) {
+    auto* held = server->registry_.AddGauge(
+        "mxd_memory_store", "Memory store: workers and bytes held, and their caps.", {"what"});
+    auto* refused = server->registry_.AddGauge(
+        "mxd_memory_store_refusals", "Publishes refused because the memory store was full.", {});
+    const store::MemoryStoreLimits caps = config.store.memory;
+    server->registry_.AddCollector([held, refused, memory, caps] {
+      held->With({"records"})->Set(static_cast<double>(memory->records()));
+      held->With({"bytes"})->Set(static_cast<double>(memory->bytes()));
+      held->With({"max_records"})->Set(static_cast<double>(caps.max_records));
+      held->With({"max_bytes"})->Set(static_cast<double>(caps.max_bytes));
+      refused->With({})->Set(static_cast<double>(memory->refusals()));
+    });
+  }
   server->store_ = std::make_unique<MeteredStore>(std::move(store), metrics);
+  TokenVerifier reflection_verifier;
   if (!authenticate && config.auth.enabled()) {
     auto verify = MakeVerifier(config, std::move(token_review), &server->tokens_,
                                &server->token_review_);
     if (!verify.ok()) return verify.status();
+    reflection_verifier = *verify;
     authenticate = MakeAuthenticator(*std::move(verify), metrics);
   }
   auto credentials = MakeServerCredentials(config.tls);
@@ -132,16 +151,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   // In-process stores keep the record object, so bytes encoded at publish
   // are served by every GetMetadata; network stores re-decode records.
   const bool in_process = !server->store_->MayBlock();
+  RequestLimits limits;
+  // A record whose GetMetadata reply could not be sent is refused at publish.
+  limits.max_reply_bytes = static_cast<size_t>(config.max_message_bytes);
   server->service_ = std::make_unique<MetadataService>(
-      server->store_.get(), config.reaper.heartbeat_timeout, RequestLimits{}, in_process);
-  // TokenReview auth blocks on the API server, so calls then leave gRPC's
-  // threads even on the memory store.
-  const bool blocking = !in_process || config.auth.tokenreview;
-  if (blocking) {
+      server->store_.get(), config.reaper.heartbeat_timeout, limits, in_process);
+  const int64_t budget = config.memory_budget_bytes > 0
+                             ? config.memory_budget_bytes
+                             : DefaultMemoryBudget(2 * config.max_message_bytes);
+  server->budget_ = std::make_unique<RequestBudget>(budget);
+  // Store calls leave gRPC's threads for network stores; TokenReview auth
+  // blocks on the API server, so it runs on the pool too.
+  const bool blocking = !in_process;
+  if (blocking || config.auth.tokenreview) {
     server->pool_ = std::make_unique<ThreadPool>(config.store_threads, kMaxQueuedStoreCalls);
   }
   server->grpc_service_ = std::make_unique<P2pGrpcService>(
-      server->service_.get(), server->pool_.get(), blocking, authenticate);
+      server->service_.get(), server->pool_.get(), blocking, authenticate,
+      server->budget_.get(), config.auth.tokenreview);
   // The configured backend decides (tests wrap stores in decorators).
   auto refit = RefitHost::ForBackend(config.store.backend, config.store,
                                      {config.refit_retention.count() * 1000},
@@ -157,8 +184,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   // No SO_REUSEPORT: a second mxd on a taken port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
+  // gRPC's own buffers (transport reads, per-stream windows) share the same
+  // bound: under pressure it shrinks flow-control windows instead of growing.
+  grpc::ResourceQuota quota("mxd");
+  quota.Resize(static_cast<size_t>(budget));
+  builder.SetResourceQuota(quota);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics));
+  if (config.reflection && config.reflection_requires_auth && reflection_verifier) {
+    interceptors.push_back(std::make_unique<ReflectionGuardFactory>(reflection_verifier));
+  }
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
   if (server->refit_) {
@@ -198,6 +233,41 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   HealthMonitor* monitor = server->health_.get();
   server->registry_.AddCollector(
       [metrics, monitor] { metrics->ready->With({})->Set(monitor->serving() ? 1 : 0); });
+  {
+    auto* in_use = server->registry_.AddGauge(
+        "mxd_request_budget_bytes", "Request bytes held now (used) and the budget (limit).",
+        {"kind"});
+    auto* refused = server->registry_.AddGauge(
+        "mxd_request_budget_refusals", "Calls refused because the memory budget was full.", {});
+    auto* token_file = server->registry_.AddGauge(
+        "mxd_token_file_state",
+        "Token file health: revoked=1 while it is gone or unreadable (no token is valid), "
+        "invalid=1 while it does not parse (the last good table is used), syntax_errors = bad "
+        "edits seen.",
+        {"state"});
+    auto* reviews = server->registry_.AddGauge(
+        "mxd_tokenreview_requests", "TokenReviews sent (sent) and refused by the rate limit "
+        "for unknown tokens (rate_limited).", {"kind"});
+    server->registry_.AddCollector([token_file, reviews, file = server->tokens_,
+                                    review = server->token_review_] {
+      if (file != nullptr) {
+        const auto st = file->state();
+        token_file->With({"revoked"})->Set(st.revoked ? 1 : 0);
+        token_file->With({"invalid"})->Set(st.invalid ? 1 : 0);
+        token_file->With({"syntax_errors"})->Set(static_cast<double>(st.syntax_errors));
+      }
+      if (review != nullptr) {
+        reviews->With({"sent"})->Set(static_cast<double>(review->reviews()));
+        reviews->With({"rate_limited"})->Set(static_cast<double>(review->rate_limited()));
+      }
+    });
+    RequestBudget* b = server->budget_.get();
+    server->registry_.AddCollector([in_use, refused, b] {
+      in_use->With({"used"})->Set(static_cast<double>(b->in_use()));
+      in_use->With({"limit"})->Set(static_cast<double>(b->limit()));
+      refused->With({})->Set(static_cast<double>(b->refused()));
+    });
+  }
   server->registry_.AddCollector(
       [counter = std::make_shared<RecordCounter>(server->store_.get(), metrics)] { (*counter)(); });
   if (server->refit_) server->refit_->AddMetrics(&server->registry_);

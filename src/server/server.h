@@ -44,6 +44,8 @@ class Server {
   // The RefitService host; null when the store has no refit backend.
   RefitHost* refit() const { return refit_.get(); }
   const metrics::Registry& registry() const { return registry_; }
+  // The request-bytes budget in force (config or derived default).
+  int64_t memory_budget_bytes() const { return budget_ ? budget_->limit() : 0; }
 
   // Health goes NOT_SERVING, new calls are refused, in-flight calls get up
   // to the configured grace period. Idempotent.
@@ -62,6 +64,7 @@ class Server {
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<auth::TokenFile> tokens_;
   std::shared_ptr<auth::TokenReviewVerifier> token_review_;
+  std::unique_ptr<RequestBudget> budget_;
   std::unique_ptr<MetadataService> service_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<P2pGrpcService> grpc_service_;

@@ -24,7 +24,7 @@ TEST(KubernetesStatusTest, HttpCodesMapToStatusCodes) {
   EXPECT_EQ(k8s::StatusFromResponse(409, StatusBody("Conflict", "x"), kInfo).code(), C::kAborted);
   EXPECT_EQ(k8s::StatusFromResponse(409, StatusBody("AlreadyExists", "x"), kInfo).code(),
             C::kAlreadyExists);
-  EXPECT_EQ(k8s::StatusFromResponse(401, "", kInfo).code(), C::kUnauthenticated);
+  EXPECT_EQ(k8s::StatusFromResponse(401, "", kInfo).code(), C::kUnavailable);
   EXPECT_EQ(k8s::StatusFromResponse(410, StatusBody("Expired", "x"), kInfo).code(),
             C::kOutOfRange);
   EXPECT_EQ(k8s::StatusFromResponse(422, StatusBody("Invalid", "[]: Too long: must have at "
@@ -40,8 +40,10 @@ TEST(KubernetesStatusTest, HttpCodesMapToStatusCodes) {
 TEST(KubernetesStatusTest, ForbiddenNamesTheRoleRuleToAdd) {
   const absl::Status s = k8s::StatusFromResponse(
       403, StatusBody("Forbidden", "configmaps \"mxw-1\" is forbidden"), kInfo);
-  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  // mxd's own credentials: UNAVAILABLE, never a verdict on the caller.
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   const std::string m(s.message());
+  EXPECT_NE(m.find("kubernetes store"), std::string::npos) << m;
   EXPECT_NE(m.find("verbs [\"patch\"] on resources [\"configmaps\"]"), std::string::npos) << m;
   EXPECT_NE(m.find("namespace \"inference\""), std::string::npos) << m;
   EXPECT_NE(m.find("rbac.yaml"), std::string::npos) << m;

@@ -47,8 +47,8 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
   if (options_.token_file.empty()) return options_.token;
   struct stat st {};
   if (stat(options_.token_file.c_str(), &st) != 0) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("kubernetes token file ", options_.token_file, " cannot be read"));
+    return absl::UnavailableError(
+        absl::StrCat("kubernetes store: mxd's token file ", options_.token_file, " cannot be read"));
   }
   // Projected service-account tokens are rotated by replacing the file.
   const int64_t stamp = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
@@ -56,8 +56,8 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
                         static_cast<int64_t>(st.st_ino) * 131;
   absl::MutexLock lock(&token_mu_);
   if (force_reload || stamp != token_stamp_) {
-    auto text = ReadFileToString(options_.token_file, "kubernetes token file");
-    if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+    auto text = ReadFileToString(options_.token_file, "kubernetes store: mxd's token file");
+    if (!text.ok()) return absl::UnavailableError(text.status().message());
     token_ = std::string(absl::StripAsciiWhitespace(*text));
     token_stamp_ = stamp;
   }

@@ -44,7 +44,7 @@ struct RequestInfo {
 };
 
 // Maps an HTTP status and its metav1.Status body to absl::Status:
-// 400/415 InvalidArgument, 401 Unauthenticated, 403 PermissionDenied (with
+// 400/415 InvalidArgument, 401 and 403 Unavailable (mxd's own credentials; 403 with
 // the Role rule that is missing), 404 NotFound, 409 AlreadyExists (reason
 // AlreadyExists) or Aborted (a resourceVersion conflict: re-read and retry),
 // 410 OutOfRange (resourceVersion or continue token expired: re-list),
