@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "store/kubernetes/curl_util.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 struct ApiClient::Handle {
   CurlEasyPtr curl;
@@ -170,4 +170,4 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
                                              options_.max_attempts, " attempts)"));
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 struct ApiClientOptions {
   std::string base_url;    // "https://10.0.0.1:443" (no trailing slash)
@@ -119,6 +119,6 @@ class ApiClient {
   std::vector<std::unique_ptr<Handle>> idle_ ABSL_GUARDED_BY(pool_mu_);
 };
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube
 
 #endif  // MX_STORE_KUBERNETES_API_CLIENT_H_

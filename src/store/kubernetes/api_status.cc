@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "store/kubernetes/api_client.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 namespace {
 
 std::string Describe(const RequestInfo& info) {
@@ -80,4 +80,4 @@ std::string UrlEncode(std::string_view text) {
   return out;
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

@@ -4,7 +4,7 @@
 #include "store/kubernetes/api_client.h"
 #include "store/kubernetes/curl_util.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 void WatchCanceller::Cancel() {
   absl::MutexLock lock(&mu_);
@@ -121,4 +121,4 @@ absl::Status ApiClient::Watch(const std::string& path, const RequestInfo& info,
   return absl::OkStatus();
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

@@ -18,7 +18,7 @@ absl::Duration Backoff(int failures) {
 
 }  // namespace
 
-HeadCache::HeadCache(k8s::ApiClient* client, HeadCacheOptions options)
+HeadCache::HeadCache(ApiClient* client, HeadCacheOptions options)
     : client_(client), options_(std::move(options)) {}
 
 HeadCache::~HeadCache() { Stop(); }
@@ -82,14 +82,14 @@ void HeadCache::Loop() {
 absl::Status HeadCache::Relist() {
   const std::string base = absl::StrCat(
       "/api/v1/namespaces/", options_.namespace_name, "/configmaps?labelSelector=",
-      k8s::UrlEncode(WorkerSelector()), "&limit=", options_.page_size);
-  const k8s::RequestInfo info{"list", "configmaps", options_.namespace_name, ""};
+      UrlEncode(WorkerSelector()), "&limit=", options_.page_size);
+  const RequestInfo info{"list", "configmaps", options_.namespace_name, ""};
   absl::flat_hash_map<std::string, HeadInfo> fresh;
   std::string list_rv;
   std::string cont;
   for (int restarts = 0;;) {
     std::string path = base;
-    if (!cont.empty()) absl::StrAppend(&path, "&continue=", k8s::UrlEncode(cont));
+    if (!cont.empty()) absl::StrAppend(&path, "&continue=", UrlEncode(cont));
     auto page = client_->Call("GET", path, nullptr, "", info);
     if (!page.ok()) {
       if (page.status().code() != absl::StatusCode::kOutOfRange || ++restarts > 3) {
@@ -143,10 +143,10 @@ absl::Status HeadCache::WatchOnce(bool* relist) {
   }
   const std::string path = absl::StrCat(
       "/api/v1/namespaces/", options_.namespace_name,
-      "/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=", k8s::UrlEncode(rv),
+      "/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=", UrlEncode(rv),
       "&timeoutSeconds=", options_.watch_timeout.count(),
-      "&labelSelector=", k8s::UrlEncode(WorkerSelector()));
-  const k8s::RequestInfo info{"watch", "configmaps", options_.namespace_name, ""};
+      "&labelSelector=", UrlEncode(WorkerSelector()));
+  const RequestInfo info{"watch", "configmaps", options_.namespace_name, ""};
   watches_.fetch_add(1);
   absl::Status error;
   absl::Status ended = client_->Watch(
@@ -159,7 +159,7 @@ absl::Status HeadCache::WatchOnce(bool* relist) {
           if (code == 410) {
             *relist = true;
           } else {
-            error = k8s::StatusFromResponse(code ? code : 500, object.dump(), info);
+            error = StatusFromResponse(code ? code : 500, object.dump(), info);
           }
           return false;
         }

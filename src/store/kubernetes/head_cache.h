@@ -27,7 +27,7 @@ struct HeadCacheOptions {
 
 class HeadCache {
  public:
-  HeadCache(k8s::ApiClient* client, HeadCacheOptions options);  // no I/O
+  HeadCache(ApiClient* client, HeadCacheOptions options);  // no I/O
   ~HeadCache();  // Stop()
 
   void Start();
@@ -60,9 +60,9 @@ class HeadCache {
   void ApplyLocked(const HeadInfo& head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool SleepUnlessStopped(absl::Duration d);
 
-  k8s::ApiClient* const client_;
+  ApiClient* const client_;
   const HeadCacheOptions options_;
-  k8s::WatchCanceller canceller_;
+  WatchCanceller canceller_;
   std::atomic<int64_t> lists_{0};
   std::atomic<int64_t> watches_{0};
 

@@ -25,7 +25,7 @@ bool Retryable(const absl::Status& s) {
 
 KubernetesStore::KubernetesStore(KubernetesOptions options)
     : options_(std::move(options)),
-      client_(std::make_unique<k8s::ApiClient>(k8s::ApiClientOptions{
+      client_(std::make_unique<ApiClient>(ApiClientOptions{
           options_.api_url, options_.token_file, options_.token, options_.ca_file,
           options_.insecure_skip_tls_verify, options_.request_timeout, options_.connect_timeout,
           options_.max_attempts})),
@@ -42,7 +42,7 @@ std::string KubernetesStore::Path(const std::string& name) const {
   return path;
 }
 
-k8s::RequestInfo KubernetesStore::Info(const char* verb, const std::string& name) const {
+RequestInfo KubernetesStore::Info(const char* verb, const std::string& name) const {
   return {verb, "configmaps", options_.namespace_name, name};
 }
 
@@ -70,7 +70,7 @@ absl::StatusOr<KubernetesStore::Current> KubernetesStore::CurrentHead(const std:
 
 absl::Status KubernetesStore::Start() {
   auto probe = client_->Call(
-      "GET", absl::StrCat(Path(), "?limit=1&labelSelector=", k8s::UrlEncode(WorkerSelector())),
+      "GET", absl::StrCat(Path(), "?limit=1&labelSelector=", UrlEncode(WorkerSelector())),
       nullptr, "", Info("list"));
   if (!probe.ok()) {
     return absl::Status(probe.status().code(),
@@ -118,9 +118,9 @@ absl::StatusOr<std::string> KubernetesStore::ReadTable(const HeadInfo& head) {
   std::vector<json> chunks;
   std::string cont;
   do {
-    std::string path = absl::StrCat(Path(), "?labelSelector=", k8s::UrlEncode(selector),
+    std::string path = absl::StrCat(Path(), "?labelSelector=", UrlEncode(selector),
                                     "&limit=8");
-    if (!cont.empty()) absl::StrAppend(&path, "&continue=", k8s::UrlEncode(cont));
+    if (!cont.empty()) absl::StrAppend(&path, "&continue=", UrlEncode(cont));
     auto page = client_->Call("GET", path, nullptr, "", Info("list"));
     if (!page.ok()) return page.status();
     for (auto& item : (*page)["items"]) chunks.push_back(std::move(item));

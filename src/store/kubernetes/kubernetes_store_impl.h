@@ -54,7 +54,7 @@ class KubernetesStore final : public Store {
   };
 
   std::string Path(const std::string& name = "") const;
-  k8s::RequestInfo Info(const char* verb, const std::string& name = "") const;
+  RequestInfo Info(const char* verb, const std::string& name = "") const;
   absl::StatusOr<Current> CurrentHead(const std::string& name, bool use_cache);
   absl::StatusOr<ChunkManifest> WriteChunks(const std::string& head, const std::string& uid,
                                             const std::string& table);
@@ -63,7 +63,7 @@ class KubernetesStore final : public Store {
   void Backoff(int attempt);
 
   const KubernetesOptions options_;
-  std::unique_ptr<k8s::ApiClient> client_;
+  std::unique_ptr<ApiClient> client_;
   HeadCache cache_;  // last: its thread stops before client_ goes
 };
 
