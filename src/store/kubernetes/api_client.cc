@@ -123,7 +123,11 @@ absl::StatusOr<ApiClient::Reply> ApiClient::PerformOnce(std::string_view method,
 absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& path,
                                                const nlohmann::json* body,
                                                std::string_view content_type,
-                                               const RequestInfo& info) {
+                                               const RequestInfo& info, CallTrace* trace) {
+  CallTrace local;
+  if (trace == nullptr) trace = &local;
+  *trace = CallTrace{};
+  const bool write = method != "GET";
   std::string payload;
   if (body != nullptr) payload = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string url = options_.base_url + path;
@@ -136,6 +140,7 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
     auto token = Token(/*force_reload=*/false);
     if (!token.ok()) return token.status();
     auto reply = PerformOnce(method, url, body ? &payload : nullptr, content_type, *token);
+    ++trace->attempts;
     if (reply.ok() && reply->code == 401 && !reauthenticated && !options_.token_file.empty()) {
       reauthenticated = true;  // the token may have rotated in the same mtime tick
       if (Token(/*force_reload=*/true).ok()) {
@@ -155,9 +160,11 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
       }
       last = StatusFromResponse(code, reply->body, info);
       if (code != 429 && code < 500) return last;
+      if (code >= 500 && write) trace->ambiguous = true;  // etcd may have committed it
       server_wait = std::chrono::seconds(std::clamp(reply->retry_after_s, 0, 5));
     } else {
       last = reply.status();
+      if (write) trace->ambiguous = true;  // sent, but no answer: maybe applied
     }
     if (attempt == options_.max_attempts) break;
     std::uniform_real_distribution<double> jitter(0.5, 1.5);
