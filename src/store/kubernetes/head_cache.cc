@@ -1,8 +1,7 @@
 #include "store/kubernetes/head_cache.h"
 
-#include <random>
-
 #include "absl/strings/str_cat.h"
+#include "common/backoff.h"
 #include "spdlog/spdlog.h"
 #include "store/kubernetes/watch_event.h"
 
@@ -11,13 +10,12 @@ namespace {
 
 using nlohmann::json;
 
-// Jittered exponential backoff, 100 ms doubling up to 2 s: a returning API
-// server is noticed within about 2 s (the recovery figure in
-// docs/kubernetes-store.md).
+// Jittered exponential backoff, 100 ms doubling up to 2 s, each scaled
+// into [0.5, 1.0] of that: a returning API server is noticed within about
+// 2 s (the recovery figure in docs/kubernetes-store.md).
 absl::Duration Backoff(int failures) {
-  thread_local std::mt19937 rng(std::random_device{}());
-  const double base = std::min(2000.0, 100.0 * (1 << std::min(std::max(failures, 1) - 1, 6)));
-  return absl::Milliseconds(base * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
+  const int base_ms = std::min(2000, 100 * (1 << std::min(std::max(failures, 1) - 1, 6)));
+  return absl::FromChrono(Jittered(std::chrono::milliseconds(base_ms * 3 / 4), 1.0 / 3));
 }
 
 // A watch that ended sooner than this counts as a quick end: the next
