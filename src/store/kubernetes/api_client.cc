@@ -17,7 +17,7 @@
 #include "common/file_util.h"
 #include "store/kubernetes/curl_util.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 struct ApiClient::Handle {
   CurlEasyPtr curl;
@@ -120,7 +120,11 @@ absl::StatusOr<ApiClient::Reply> ApiClient::PerformOnce(std::string_view method,
 absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& path,
                                                const nlohmann::json* body,
                                                std::string_view content_type,
-                                               const RequestInfo& info) {
+                                               const RequestInfo& info, CallTrace* trace) {
+  CallTrace local;
+  if (trace == nullptr) trace = &local;
+  *trace = CallTrace{};
+  const bool write = method != "GET";
   std::string payload;
   if (body != nullptr) payload = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string url = options_.base_url + path;
@@ -132,6 +136,7 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
     auto token = Token(/*force_reload=*/false);
     if (!token.ok()) return token.status();
     auto reply = PerformOnce(method, url, body ? &payload : nullptr, content_type, *token);
+    ++trace->attempts;
     if (reply.ok() && reply->code == 401 && !reauthenticated && !options_.token_file.empty()) {
       reauthenticated = true;  // the token may have rotated in the same mtime tick
       if (Token(/*force_reload=*/true).ok()) {
@@ -151,9 +156,11 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
       }
       last = StatusFromResponse(code, reply->body, info);
       if (code != 429 && code < 500) return last;
+      if (code >= 500 && write) trace->ambiguous = true;  // etcd may have committed it
       server_wait = std::chrono::seconds(std::clamp(reply->retry_after_s, 0, 5));
     } else {
       last = reply.status();
+      if (write) trace->ambiguous = true;  // sent, but no answer: maybe applied
     }
     if (attempt == options_.max_attempts) break;
     std::this_thread::sleep_for(std::max(server_wait, backoff.Next()));
@@ -162,4 +169,4 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
                                              options_.max_attempts, " attempts)"));
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

@@ -4,7 +4,7 @@
 #include "common/hex.h"
 #include "store/kubernetes/api_client.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 namespace {
 
 std::string Describe(const RequestInfo& info) {
@@ -83,4 +83,4 @@ std::string UrlEncode(std::string_view text) {
   return out;
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube
