@@ -2,6 +2,7 @@
 // the lane assignment.
 #include <set>
 
+#include "gpu/copy_plan.h"
 #include "gpu/handle_blob.h"
 #include "gpu/shard_layout.h"
 #include "gpu/shard_memory.h"
@@ -122,6 +123,42 @@ TEST(AssignLanesTest, LanesCarryAboutTheSameBytes) {
     EXPECT_GE(bytes, 95u);
     EXPECT_LE(bytes, 110u);
   }
+}
+
+TEST(CoalesceRangesTest, NeighboursInBothBuffersMergeAndEveryByteIsStillCovered) {
+  std::vector<CopyRange> ranges = {
+      {"a", 0, 1000, 100, 1},     // a and b: same 156-byte gap on both sides
+      {"b", 256, 1256, 60, 2},
+      {"c", 512, 5000, 40, 3},    // c: gap differs on the target side
+      {"d", 100000, 200000, 8, 4}};  // d: gap too large
+  const auto merged = CoalesceRanges(ranges, 4096, 1 << 20);
+  ASSERT_EQ(merged.size(), 3u);
+  EXPECT_EQ(merged[0].src_offset, 0u);
+  EXPECT_EQ(merged[0].size, 316u);
+  EXPECT_EQ(merged[0].name, "a");
+  EXPECT_EQ(merged[1].name, "c");
+  EXPECT_EQ(merged[2].name, "d");
+  for (const auto& r : ranges) {
+    bool covered = false;
+    for (const auto& m : merged) {
+      covered = covered || (r.src_offset >= m.src_offset && r.src_offset + r.size <= m.src_offset + m.size &&
+                            r.dst_offset - r.src_offset == m.dst_offset - m.src_offset);
+    }
+    EXPECT_TRUE(covered) << r.name;
+  }
+}
+
+TEST(CoalesceRangesTest, RunsNeverExceedTheLimitAndLongTensorsAreSplit) {
+  std::vector<CopyRange> ranges;
+  for (uint64_t i = 0; i < 10; ++i) ranges.push_back({"t", i * 1024, i * 1024, 1024, 1});
+  ranges.push_back({"big", 10240, 10240, 10000, 1});
+  const auto merged = CoalesceRanges(ranges, 0, 4096);
+  uint64_t total = 0;
+  for (const auto& m : merged) {
+    EXPECT_LE(m.size, 4096u);
+    total += m.size;
+  }
+  EXPECT_EQ(total, 10 * 1024u + 10000u);
 }
 
 }  // namespace

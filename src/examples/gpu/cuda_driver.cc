@@ -45,6 +45,7 @@ absl::StatusOr<std::shared_ptr<const Driver>> Driver::Load() {
   Resolve(library, "cuCtxEnablePeerAccess", &driver->cuCtxEnablePeerAccess, &missing);
   Resolve(library, "cuMemAlloc_v2", &driver->cuMemAlloc, &missing);
   Resolve(library, "cuMemFree_v2", &driver->cuMemFree, &missing);
+  Resolve(library, "cuMemGetInfo_v2", &driver->cuMemGetInfo, &missing);
   Resolve(library, "cuMemAllocHost_v2", &driver->cuMemAllocHost, &missing);
   Resolve(library, "cuMemFreeHost", &driver->cuMemFreeHost, &missing);
   Resolve(library, "cuMemsetD32_v2", &driver->cuMemsetD32, &missing);

@@ -1,8 +1,9 @@
 // The floor a GPU target is measured against: in one process, with peer
-// access enabled both ways, copies the same shard (same tensors, same
-// streams) from one GPU to another with cuMemcpyPeerAsync, then the same
-// bytes as one bulk copy split evenly over the streams. Prints every
-// repetition's time and GB/s.
+// access enabled both ways, copies the same shard from one GPU to the other
+// over the same number of streams: tensor by tensor, as the target's
+// coalesced plan, and as one bulk copy split evenly over the streams (with
+// cuMemcpyDtoDAsync, and the bulk once more with cuMemcpyPeerAsync). Prints
+// every repetition's time and GB/s.
 //   mx_gpu_floor --src-device 0 --dst-device 1 [--scale 1] [--streams 4] [--repeat 5]
 #include <algorithm>
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <iostream>
 
+#include "gpu/copy_plan.h"
 #include "gpu/gpu_flags.h"
 #include "gpu/shard_memory.h"
 
@@ -66,11 +68,19 @@ int Run(const FlagMap& flags) {
               can_access ? "yes" : "no");
   for (auto [from, to] : {std::pair{&src, &dst}, std::pair{&dst, &src}}) {
     d.cuCtxSetCurrent(from->ctx);
+    if (auto s = check(d.cuMemAlloc(&from->buffer, bytes), "cuMemAlloc"); !s.ok()) {
+      size_t free_bytes = 0, total_bytes = 0;
+      d.cuMemGetInfo(&free_bytes, &total_bytes);
+      std::printf("device memory: %zu bytes free of %zu\n", free_bytes, total_bytes);
+      return Fail(s);
+    }
+  }
+  for (auto [from, to] : {std::pair{&src, &dst}, std::pair{&dst, &src}}) {
+    d.cuCtxSetCurrent(from->ctx);
     const int result = d.cuCtxEnablePeerAccess(to->ctx, 0);
     if (result != 0 && result != cuda::kErrorPeerAccessAlreadyEnabled) {
       return Fail(check(result, "cuCtxEnablePeerAccess"));
     }
-    if (auto s = check(d.cuMemAlloc(&from->buffer, bytes), "cuMemAlloc"); !s.ok()) return Fail(s);
   }
   d.cuCtxSetCurrent(src.ctx);
   for (const auto& t : layout) {
@@ -97,15 +107,23 @@ int Run(const FlagMap& flags) {
   for (uint64_t off = 0; off < bytes; off += piece) {
     bulk.push_back({"bulk", off, off, std::min(piece, bytes - off), 0});
   }
-  // Copies `ranges` once; milliseconds, or -1 on a CUDA error (printed).
-  auto timed_copy = [&](const std::vector<CopyRange>& ranges) -> double {
+  // The target's coalesced plan (same gap and run length as mx_gpu_target).
+  const uint64_t max_run = (bytes / (4 * *lanes) + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+  const std::vector<CopyRange> coalesced = CoalesceRanges(per_tensor, 4096, max_run);
+  // Copies `ranges` once (cuMemcpyDtoDAsync, as the target does, or
+  // cuMemcpyPeerAsync); milliseconds, or -1 on a CUDA error (printed).
+  auto timed_copy = [&](const std::vector<CopyRange>& ranges, bool peer_api) -> double {
     const std::vector<int> lane_of = AssignLanes(ranges, *lanes);
     const auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < ranges.size(); ++i) {
       const auto& r = ranges[i];
-      auto s = check(d.cuMemcpyPeerAsync(dst.buffer + r.dst_offset, dst.ctx, src.buffer + r.src_offset,
-                                         src.ctx, r.size, streams[lane_of[i]]),
-                     "cuMemcpyPeerAsync");
+      auto s = check(peer_api ? d.cuMemcpyPeerAsync(dst.buffer + r.dst_offset, dst.ctx,
+                                                    src.buffer + r.src_offset, src.ctx, r.size,
+                                                    streams[lane_of[i]])
+                              : d.cuMemcpyDtoDAsync(dst.buffer + r.dst_offset,
+                                                    src.buffer + r.src_offset, r.size,
+                                                    streams[lane_of[i]]),
+                     "copy");
       if (!s.ok()) return Fail(s), -1.0;
     }
     for (CUstream stream : streams) {
@@ -118,10 +136,17 @@ int Run(const FlagMap& flags) {
   std::printf("floor: %zu tensors, %llu bytes (%.2f GB), device %d -> %d, %d streams\n",
               layout.size(), static_cast<unsigned long long>(bytes), Gb(bytes), *src_ordinal,
               *dst_ordinal, *lanes);
-  for (auto [label, ranges] : {std::pair{"per-tensor", &per_tensor}, std::pair{"bulk", &bulk}}) {
+  struct Mode {
+    const char* label;
+    const std::vector<CopyRange>* ranges;
+    bool peer_api;
+  };
+  for (const Mode& mode : {Mode{"per-tensor", &per_tensor, false}, Mode{"coalesced", &coalesced, false},
+                           Mode{"bulk", &bulk, false}, Mode{"bulk-peer", &bulk, true}}) {
+    const char* label = mode.label;
     std::vector<double> times;
     for (int i = 0; i < *repeats; ++i) {
-      const double ms = timed_copy(*ranges);
+      const double ms = timed_copy(*mode.ranges, mode.peer_api);
       if (ms < 0) return 1;
       times.push_back(ms);
       std::printf("  %-10s #%d %10.2f ms  %.1f GB/s\n", label, i + 1, ms, Gb(bytes) / (ms / 1000));

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <unordered_map>
 
+#include "gpu/copy_plan.h"
 #include "gpu/gpu_flags.h"
 #include "gpu/shard_memory.h"
 #include "mx/find_source.h"
@@ -67,6 +68,16 @@ int Run(const FlagMap& flags) {
   for (const auto* s : {&device.status(), &streams.status(), &repeats.status(), &timeout_ms.status()}) {
     if (!s->ok()) return Fail(*s);
   }
+  const std::string refetch_flag = Flag(flags, "refetch", "true");
+  if (refetch_flag != "true" && refetch_flag != "false") {
+    return Fail(absl::InvalidArgumentError("--refetch: true or false"));
+  }
+  const bool refetch = refetch_flag == "true";
+  const std::string coalesce_flag = Flag(flags, "coalesce", "true");
+  if (coalesce_flag != "true" && coalesce_flag != "false") {
+    return Fail(absl::InvalidArgumentError("--coalesce: true or false"));
+  }
+  const bool coalesce = coalesce_flag == "true";
 
   // The engine's own model: its layout and its (preallocated) weight buffer.
   const std::vector<TensorSpec> layout = DeepSeekV3Shard(*shard_options);
@@ -109,15 +120,26 @@ int Run(const FlagMap& flags) {
   if (!source.ok()) return Fail(source.status());
   const double discovery_ms = MsSince(t0);
 
-  // Phase 2: the worker's metadata, fetched as an engine does right before
-  // loading, decoded into a handle and a copy plan.
+  // Phase 2: the worker's metadata, fetched again with GetMetadata as an
+  // engine does right before loading (--refetch, the default; with
+  // --refetch=false the record FindSource returned is used), decoded into a
+  // handle and a copy plan.
   const auto t1 = Clock::now();
-  auto metadata = (*client)->GetMetadata(source->mx_source_id, source->worker_id);
-  if (!metadata.ok()) return Fail(metadata.status());
-  auto handle = DecodeShardHandle(metadata->worker().nixl_metadata());
+  p2p::GetMetadataResponse fetched;
+  if (refetch) {
+    auto metadata = (*client)->GetMetadata(source->mx_source_id, source->worker_id);
+    if (!metadata.ok()) return Fail(metadata.status());
+    fetched = std::move(*metadata);
+  }
+  const p2p::WorkerMetadata& worker = refetch ? fetched.worker() : source->worker;
+  auto handle = DecodeShardHandle(worker.nixl_metadata());
   if (!handle.ok()) return Fail(handle.status());
-  auto plan = PlanCopies(metadata->worker(), *handle, own);
+  auto plan = PlanCopies(worker, *handle, own);
   if (!plan.ok()) return Fail(plan.status());
+  // --coalesce (default): tensors adjacent in both buffers move as one copy
+  // (alignment padding included), in runs of about 1/4 of a stream's share.
+  const uint64_t max_run = (bytes / (4 * *streams) + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+  const std::vector<CopyRange> copies = coalesce ? CoalesceRanges(*plan, 4096, max_run) : *plan;
   const double metadata_ms = MsSince(t1);
 
   // Phase 3: map the seed's buffer (one IPC handle for the whole shard).
@@ -127,7 +149,7 @@ int Run(const FlagMap& flags) {
 
   // Phase 4: copy every tensor.
   const auto t3 = Clock::now();
-  if (auto s = (*shard)->Copy(*plan); !s.ok()) return Fail(s);
+  if (auto s = (*shard)->Copy(copies); !s.ok()) return Fail(s);
   const double copy_ms = MsSince(t3);
 
   const auto t4 = Clock::now();
@@ -137,7 +159,7 @@ int Run(const FlagMap& flags) {
   std::vector<double> repeat_ms;
   for (int i = 0; i < *repeats && verified.ok(); ++i) {
     const auto start = Clock::now();
-    if (auto s = (*shard)->Copy(*plan); !s.ok()) return Fail(s);
+    if (auto s = (*shard)->Copy(copies); !s.ok()) return Fail(s);
     repeat_ms.push_back(MsSince(start));
   }
 
@@ -148,11 +170,15 @@ int Run(const FlagMap& flags) {
               source->mx_source_id.c_str(), source->worker_id.c_str(),
               handle->kind == ShardHandle::Kind::kCudaIpc ? "cuda-ipc" : "host-shm", handle->device,
               accelerator.c_str(), *device);
-  std::printf("tensors %zu, bytes %llu (%.2f GB), metadata %zu bytes, %d streams\n", plan->size(),
-              static_cast<unsigned long long>(bytes), Gb(bytes), metadata->ByteSizeLong(), *streams);
+  std::printf("tensors %zu, bytes %llu (%.2f GB), worker record %zu bytes, %d streams\n",
+              plan->size(), static_cast<unsigned long long>(bytes), Gb(bytes), worker.ByteSizeLong(),
+              *streams);
+  std::printf("copies %zu (%s)\n", copies.size(),
+              coalesce ? "tensors adjacent in both buffers merged" : "one per tensor");
   std::printf("  %-28s %10.2f ms\n", "setup (not in total)", setup_ms);
   std::printf("  %-28s %10.2f ms\n", "discovery (FindSource)", discovery_ms);
-  std::printf("  %-28s %10.2f ms\n", "metadata fetch + decode", metadata_ms);
+  std::printf("  %-28s %10.2f ms\n", refetch ? "metadata fetch + decode" : "metadata decode",
+              metadata_ms);
   std::printf("  %-28s %10.2f ms\n", "handle opening", open_ms);
   std::printf("  %-28s %10.2f ms  %.1f GB/s\n", "copy", copy_ms, gbps);
   std::printf("  %-28s %10.2f ms\n", "end to end", e2e_ms);
@@ -163,9 +189,9 @@ int Run(const FlagMap& flags) {
                 Gb(bytes) / (repeat_ms[i] / 1000.0));
   }
   std::printf("RESULT tensors=%zu bytes=%llu discovery_ms=%.3f metadata_ms=%.3f open_ms=%.3f "
-              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f verified=%s\n",
+              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu verified=%s\n",
               plan->size(), static_cast<unsigned long long>(bytes), discovery_ms, metadata_ms,
-              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms,
+              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0, copies.size(),
               verified.ok() ? "all" : "FAILED");
   std::fflush(stdout);
   if (!verified.ok()) return Fail(verified);

@@ -2,16 +2,15 @@
 # Collects what the GPU example needs on a machine with GPUs but no Debian
 # packages: mxd and the three GPU programs (stripped), the shared libraries
 # ldd lists for them except glibc's own, and run.sh.
-#   src/examples/gpu/package.sh BUILD_DIR DEST_DIR
+#   [MXD=path] src/examples/gpu/package.sh BUILD_DIR DEST_DIR
 set -euo pipefail
 build=$1
 dest=$2
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dest/lib"
-bins=("$build/src/server/mxd" "$build/src/examples/mx_gpu_seed" "$build/src/examples/mx_gpu_target"
-      "$build/src/examples/mx_gpu_floor")
+# MXD=path overrides the build's mxd (any mxd of the same wire contract will do).
+bins=("${MXD:-$build/bin/mxd}" "$build/bin/mx_gpu_seed" "$build/bin/mx_gpu_target" "$build/bin/mx_gpu_floor")
 for bin in "${bins[@]}"; do
-  [ -x "$bin" ] || bin=$(find "$build" -name "$(basename "$bin")" -type f -perm -u+x | head -1)
   strip -o "$dest/$(basename "$bin")" "$bin"
   ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
