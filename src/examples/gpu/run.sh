@@ -12,20 +12,21 @@ port=${PORT:-18001}
 mkdir -p "$out"
 # Multicast stays off on shared hosts (the examples do not use it anyway).
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+# (background processes are started without the function, so $! is their pid)
 mx() { LD_LIBRARY_PATH="$dir/lib" "$@"; }
 # Waits up to $2 s for the text $3 in file $1.
 wait_for() { for _ in $(seq 1 $(($2 * 10))); do grep -q "$3" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 { nvidia-smi topo -m; nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv; nproc; } \
   > "$out/machine.txt" 2>&1
-mx "$dir/mxd" --listen "127.0.0.1:$port" > "$out/mxd.log" 2>&1 &
+LD_LIBRARY_PATH="$dir/lib" "$dir/mxd" --listen "127.0.0.1:$port" > "$out/mxd.log" 2>&1 &
 mxd=$!
 wait_for "$out/mxd.log" 30 "serving model_express.p2p.P2pService" || { echo "mxd did not start"; cat "$out/mxd.log"; exit 1; }
 for experts in ${EXPERTS_LIST:-4}; do
   shard=(--scale "${SCALE:-1}" --experts-per-rank "$experts" --model "deepseek-v3-synthetic/ep$experts")
   log="$out/experts$experts.log"
   echo "=== shard with $experts routed experts per MoE layer" | tee -a "$log"
-  mx "$dir/mx_gpu_seed" --server "127.0.0.1:$port" --mode cuda --device 0 "${shard[@]}" > "$out/seed$experts.log" 2>&1 &
+  LD_LIBRARY_PATH="$dir/lib" "$dir/mx_gpu_seed" --server "127.0.0.1:$port" --mode cuda --device 0 "${shard[@]}" > "$out/seed$experts.log" 2>&1 &
   seed=$!
   if ! wait_for "$out/seed$experts.log" 300 "^published "; then
     echo "seed did not publish"; cat "$out/seed$experts.log"; kill $seed; continue
