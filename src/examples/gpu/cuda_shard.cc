@@ -98,10 +98,17 @@ class CudaSeedShard : public SeedShard {
 class CudaTargetShard : public TargetShard {
  public:
   CudaTargetShard(std::shared_ptr<const Driver> d, std::unique_ptr<PrimaryContext> ctx,
-                  CUdeviceptr own, uint64_t bytes, std::vector<CUstream> streams)
-      : d_(std::move(d)), ctx_(std::move(ctx)), own_(own), bytes_(bytes), streams_(std::move(streams)) {}
+                  CUdeviceptr own, uint64_t bytes, std::vector<CUstream> streams, bool push)
+      : d_(std::move(d)), ctx_(std::move(ctx)), own_(own), bytes_(bytes), streams_(std::move(streams)),
+        push_(push) {}
   ~CudaTargetShard() override {
-    if (remote_ != 0) d_->cuIpcCloseMemHandle(remote_);
+    if (remote_ != 0) {
+      if (source_ctx_ != nullptr) d_->cuCtxSetCurrent(source_ctx_->get());
+      d_->cuIpcCloseMemHandle(remote_);
+    }
+    for (CUstream s : source_streams_) d_->cuStreamDestroy(s);
+    source_ctx_.reset();
+    d_->cuCtxSetCurrent(ctx_->get());
     for (CUstream s : streams_) d_->cuStreamDestroy(s);
     d_->cuMemFree(own_);
   }
@@ -112,12 +119,32 @@ class CudaTargetShard : public TargetShard {
     if (handle.bytes < bytes_) return absl::InvalidArgumentError("the seed's shard is too small");
     cuda::CUipcMemHandle ipc{};
     std::memcpy(ipc.reserved, handle.ipc_handle.data(), 64);
+    if (push_) {
+      // Push: map the seed's buffer in a context on the seed's own device
+      // (local memory there) and let that device's copy engines write into
+      // this device's buffer over peer access.
+      auto source = PrimaryContext::Retain(d_, handle.device);
+      if (!source.ok()) return source.status();
+      source_ctx_ = std::move(*source);
+      const int enabled = d_->cuCtxEnablePeerAccess(ctx_->get(), 0);
+      if (enabled != 0 && enabled != cuda::kErrorPeerAccessAlreadyEnabled) {
+        return d_->Check(enabled, "cuCtxEnablePeerAccess");
+      }
+      source_streams_.assign(streams_.size(), nullptr);
+      for (auto& stream : source_streams_) {
+        if (auto s = d_->Check(d_->cuStreamCreate(&stream, cuda::kStreamNonBlocking), "cuStreamCreate");
+            !s.ok()) {
+          return s;
+        }
+      }
+    }
     if (auto s = d_->Check(d_->cuIpcOpenMemHandle(&remote_, ipc, cuda::kIpcMemLazyEnablePeerAccess),
                            "cuIpcOpenMemHandle");
         !s.ok()) {
       return s;
     }
     remote_bytes_ = handle.bytes;
+    d_->cuCtxSetCurrent(ctx_->get());
     return absl::OkStatus();
   }
   absl::Status Copy(const std::vector<CopyRange>& ranges) override {
@@ -127,20 +154,22 @@ class CudaTargetShard : public TargetShard {
         return absl::InvalidArgumentError(absl::StrCat("tensor ", r.name, " outside the buffers"));
       }
     }
-    const std::vector<int> lane_of = AssignLanes(ranges, static_cast<int>(streams_.size()));
-    for (size_t i = 0; i < ranges.size(); ++i) {
+    const std::vector<CUstream>& streams = push_ ? source_streams_ : streams_;
+    if (push_) d_->cuCtxSetCurrent(source_ctx_->get());
+    const std::vector<int> lane_of = AssignLanes(ranges, static_cast<int>(streams.size()));
+    absl::Status result;
+    for (size_t i = 0; i < ranges.size() && result.ok(); ++i) {
       const auto& r = ranges[i];
-      if (auto s = d_->Check(d_->cuMemcpyDtoDAsync(own_ + r.dst_offset, remote_ + r.src_offset,
-                                                   r.size, streams_[lane_of[i]]),
-                             "cuMemcpyDtoDAsync " + r.name);
-          !s.ok()) {
-        return s;
-      }
+      result = d_->Check(d_->cuMemcpyDtoDAsync(own_ + r.dst_offset, remote_ + r.src_offset, r.size,
+                                               streams[lane_of[i]]),
+                         "cuMemcpyDtoDAsync " + r.name);
     }
-    for (CUstream s : streams_) {
-      if (auto st = d_->Check(d_->cuStreamSynchronize(s), "cuStreamSynchronize"); !st.ok()) return st;
+    for (CUstream s : streams) {
+      auto synced = d_->Check(d_->cuStreamSynchronize(s), "cuStreamSynchronize");
+      if (result.ok()) result = synced;
     }
-    return absl::OkStatus();
+    d_->cuCtxSetCurrent(ctx_->get());
+    return result;
   }
   absl::Status Verify(const std::vector<CopyRange>& ranges) override {
     void* staging = nullptr;
@@ -177,6 +206,9 @@ class CudaTargetShard : public TargetShard {
   const CUdeviceptr own_;
   const uint64_t bytes_;
   const std::vector<CUstream> streams_;
+  const bool push_;
+  std::unique_ptr<PrimaryContext> source_ctx_;  // push: the seed's device
+  std::vector<CUstream> source_streams_;        // push: streams on the seed's device
   CUdeviceptr remote_ = 0;
   uint64_t remote_bytes_ = 0;
 };
@@ -200,7 +232,7 @@ absl::StatusOr<std::unique_ptr<SeedShard>> CreateCudaSeedShard(std::shared_ptr<c
 
 absl::StatusOr<std::unique_ptr<TargetShard>> CreateCudaTargetShard(std::shared_ptr<const Driver> d,
                                                                    int device, uint64_t bytes,
-                                                                   int lanes) {
+                                                                   int lanes, bool push) {
   if (lanes < 1) return absl::InvalidArgumentError("no streams");
   auto ctx = PrimaryContext::Retain(d, device);
   if (!ctx.ok()) return ctx.status();
@@ -220,7 +252,8 @@ absl::StatusOr<std::unique_ptr<TargetShard>> CreateCudaTargetShard(std::shared_p
       return s;
     }
   }
-  return std::make_unique<CudaTargetShard>(d, std::move(*ctx), own, bytes, std::move(streams));
+  return std::make_unique<CudaTargetShard>(d, std::move(*ctx), own, bytes, std::move(streams),
+                                           push);
 }
 
 }  // namespace mx::examples

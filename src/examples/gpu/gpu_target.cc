@@ -78,6 +78,10 @@ int Run(const FlagMap& flags) {
     return Fail(absl::InvalidArgumentError("--coalesce: true or false"));
   }
   const bool coalesce = coalesce_flag == "true";
+  const std::string engine = Flag(flags, "copy-engine", "target");
+  if (engine != "target" && engine != "source") {
+    return Fail(absl::InvalidArgumentError("--copy-engine: target or source"));
+  }
 
   // The engine's own model: its layout and its (preallocated) weight buffer.
   const std::vector<TensorSpec> layout = DeepSeekV3Shard(*shard_options);
@@ -98,7 +102,7 @@ int Run(const FlagMap& flags) {
         (*driver)->cuDeviceGetName(name, sizeof(name) - 1, handle) == 0) {
       accelerator = name;
     }
-    shard = CreateCudaTargetShard(*driver, *device, bytes, *streams);
+    shard = CreateCudaTargetShard(*driver, *device, bytes, *streams, engine == "source");
   }
   if (!shard.ok()) return Fail(shard.status());
   const double setup_ms = MsSince(setup_start);
@@ -173,8 +177,8 @@ int Run(const FlagMap& flags) {
   std::printf("tensors %zu, bytes %llu (%.2f GB), worker record %zu bytes, %d streams\n",
               plan->size(), static_cast<unsigned long long>(bytes), Gb(bytes), worker.ByteSizeLong(),
               *streams);
-  std::printf("copies %zu (%s)\n", copies.size(),
-              coalesce ? "tensors adjacent in both buffers merged" : "one per tensor");
+  std::printf("copies %zu (%s), by the %s device's copy engines\n", copies.size(),
+              coalesce ? "tensors adjacent in both buffers merged" : "one per tensor", engine.c_str());
   std::printf("  %-28s %10.2f ms\n", "setup (not in total)", setup_ms);
   std::printf("  %-28s %10.2f ms\n", "discovery (FindSource)", discovery_ms);
   std::printf("  %-28s %10.2f ms\n", refetch ? "metadata fetch + decode" : "metadata decode",
@@ -189,9 +193,9 @@ int Run(const FlagMap& flags) {
                 Gb(bytes) / (repeat_ms[i] / 1000.0));
   }
   std::printf("RESULT tensors=%zu bytes=%llu discovery_ms=%.3f metadata_ms=%.3f open_ms=%.3f "
-              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu verified=%s\n",
+              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu engine=%s verified=%s\n",
               plan->size(), static_cast<unsigned long long>(bytes), discovery_ms, metadata_ms,
-              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0, copies.size(),
+              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0, copies.size(), engine.c_str(),
               verified.ok() ? "all" : "FAILED");
   std::fflush(stdout);
   if (!verified.ok()) return Fail(verified);

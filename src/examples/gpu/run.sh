@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs the GPU example on a machine with two GPUs, from a folder made by
 # package.sh. For each shard size: mxd on loopback, a seed on GPU 0, targets
-# on GPU 1 (4 streams re-fetching the metadata, 4 streams using FindSource's
-# record, 4 streams copying tensor by tensor, 8 streams), then the peer-to-peer floor for 4 and 8 streams.
+# on GPU 1 (copies pulled by GPU 1 or pushed by GPU 0, metadata re-fetched
+# or taken from FindSource, coalesced or tensor by tensor, 4 or 8 streams),
+# then the peer-to-peer floor for 4 and 8 streams.
 # Logs go to $OUT (default /tmp/mx-gpu-out); summary.txt has every RESULT/FLOOR line.
 #   OUT=/tmp/out EXPERTS_LIST="4 16" .gpu/run.sh
 set -u
@@ -32,11 +33,13 @@ for experts in ${EXPERTS_LIST:-4}; do
     echo "seed did not publish"; cat "$out/seed$experts.log"; kill $seed; continue
   fi
   cat "$out/seed$experts.log" | tee -a "$log"
-  for variant in "4 true true" "4 false true" "4 true false" "8 true true"; do
+  for variant in "4 true true target" "4 true true source" "4 false true source" "4 true false target" \
+                 "8 true true source"; do
     set -- $variant
-    echo "== target: $1 streams, refetch=$2, coalesce=$3" | tee -a "$log"
+    echo "== target: $1 streams, refetch=$2, coalesce=$3, copy engine of the $4 device" | tee -a "$log"
     mx "$dir/mx_gpu_target" --server "127.0.0.1:$port" --mode cuda --device 1 --streams "$1" \
-       --refetch "$2" --coalesce "$3" --repeat 3 --worker-id "gpu-target-$1-$2-$3" "${shard[@]}" 2>&1 | tee -a "$log"
+       --refetch "$2" --coalesce "$3" --copy-engine "$4" --repeat 3 --worker-id "gpu-target-$1-$2-$3-$4" \
+       "${shard[@]}" 2>&1 | tee -a "$log"
   done
   kill -TERM $seed; wait $seed
   nvidia-smi --query-gpu=index,memory.used --format=csv | tee -a "$log"

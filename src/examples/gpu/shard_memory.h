@@ -63,8 +63,12 @@ absl::StatusOr<std::unique_ptr<TargetShard>> CreateHostTargetShard(uint64_t byte
 absl::StatusOr<std::unique_ptr<SeedShard>> CreateCudaSeedShard(
     std::shared_ptr<const cuda::Driver> driver, int device, uint64_t bytes);
 // Allocates `bytes` on `device`; `lanes` non-blocking streams copy in parallel.
+// push=false: this device's copy engines read the seed's buffer over peer
+// access (the IPC mapping lives in this device's context). push=true: Open()
+// also maps the buffer in a context on the seed's device and that device's
+// engines write into this device's buffer.
 absl::StatusOr<std::unique_ptr<TargetShard>> CreateCudaTargetShard(
-    std::shared_ptr<const cuda::Driver> driver, int device, uint64_t bytes, int lanes);
+    std::shared_ptr<const cuda::Driver> driver, int device, uint64_t bytes, int lanes, bool push);
 
 // Assigns each range to one of `lanes` lanes, largest first to the least
 // loaded lane; returns the lane index of each range (in input order).
