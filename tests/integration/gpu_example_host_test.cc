@@ -11,7 +11,7 @@
 namespace mx::testing {
 namespace {
 
-constexpr char kScale[] = "0.0001";  // 2,731 tensors in ~3.6 MB
+constexpr char kScale[] = "0.0001";  // 2,731 tensors in ~3.4 MB
 
 class GpuExampleHostTest : public ::testing::Test {
  protected:
