@@ -126,11 +126,15 @@ int Run(const FlagMap& flags) {
                                                     src.buffer + r.src_offset, r.size,
                                                     streams[lane_of[i]]),
                      "copy");
-      if (!s.ok()) return Fail(s), -1.0;
+      if (!s.ok()) {
+        Fail(s);
+        return -1.0;
+      }
     }
     for (CUstream stream : streams) {
       if (auto s = check(d.cuStreamSynchronize(stream), "cuStreamSynchronize"); !s.ok()) {
-        return Fail(s), -1.0;
+        Fail(s);
+        return -1.0;
       }
     }
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
