@@ -155,6 +155,7 @@ std::vector<int> AssignLanes(const std::vector<CopyRange>& ranges, int lanes) {
 absl::StatusOr<std::unique_ptr<SeedShard>> CreateHostSeedShard(uint64_t bytes) {
   if (bytes == 0) return absl::InvalidArgumentError("empty shard");
   const std::string name = absl::StrCat("/mx-gpu-seed-", getpid());
+  shm_unlink(name.c_str());  // a leftover of a killed process that had our pid; never a live one's
   const int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
   if (fd < 0) return Errno("shm_open " + name);
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
