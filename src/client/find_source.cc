@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 namespace mx {
 namespace {
@@ -83,7 +83,7 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
   }
   const std::string source_id = ComputeSourceId(options.identity);
   const auto deadline = Clock::now() + options.timeout;
-  client::Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
+  Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
   absl::Status last;
   for (;;) {
     auto found = LookOnce(client, options, source_id, deadline);
