@@ -3,10 +3,10 @@
 #include <map>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/hex.h"
 
 namespace mx::examples {
 namespace {
@@ -39,7 +39,7 @@ std::string EncodeShardHandle(const ShardHandle& handle) {
   absl::StrAppend(&out, "base=0x", absl::Hex(handle.base), "\n");
   absl::StrAppend(&out, "bytes=", handle.bytes, "\n");
   if (cuda) {
-    absl::StrAppend(&out, "handle=", absl::BytesToHexString(handle.ipc_handle), "\n");
+    absl::StrAppend(&out, "handle=", ToHex(handle.ipc_handle), "\n");
   } else {
     absl::StrAppend(&out, "shm=", handle.shm_name, "\n");
   }
@@ -87,10 +87,17 @@ absl::StatusOr<ShardHandle> DecodeShardHandle(const std::string& blob) {
   handle.bytes = *bytes;
   if (handle.kind == ShardHandle::Kind::kCudaIpc) {
     const std::string hex = fields.count("handle") ? fields["handle"] : "";
-    if (hex.size() != 128 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    if (hex.size() != 128) {
       return absl::InvalidArgumentError("shard handle: handle must be 128 hex digits");
     }
-    handle.ipc_handle = absl::HexStringToBytes(hex);
+    for (size_t i = 0; i < hex.size(); i += 2) {
+      const int high = HexDigitValue(hex[i], HexCase::kLower);
+      const int low = HexDigitValue(hex[i + 1], HexCase::kLower);
+      if (high < 0 || low < 0) {
+        return absl::InvalidArgumentError("shard handle: handle must be 128 hex digits");
+      }
+      handle.ipc_handle.push_back(static_cast<char>(high * 16 + low));
+    }
   } else {
     handle.shm_name = fields.count("shm") ? fields["shm"] : "";
     if (handle.shm_name.size() < 2 || handle.shm_name[0] != '/' ||

@@ -6,7 +6,7 @@
 //   device=0                 (the seed's CUDA device ordinal; 0 for host-shm)
 //   base=0x7f2a00000000      (address of the buffer in the seed; every tensor's
 //   bytes=31457280000         addr lies in [base, base+bytes))
-//   handle=<128 hex digits>  (cuda-ipc: the CUipcMemHandle of the buffer)
+//   handle=<128 hex digits>  (cuda-ipc: the CUipcMemHandle of the buffer, lower case)
 //   shm=/mx-gpu-seed-1234    (host-shm: the POSIX shared-memory name)
 //
 // One handle covers the whole shard: the seed makes one allocation and packs
