@@ -1,5 +1,8 @@
 #include "server/p2p_grpc_service.h"
 
+#include <chrono>
+#include <vector>
+
 #include "server/get_reply.h"
 #include "server/status_map.h"
 #include "absl/strings/str_cat.h"
@@ -38,13 +41,30 @@ absl::Status Serialize(const Response& response, grpc::ByteBuffer* out) {
 }  // namespace
 
 P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
-                               Authenticator authenticate)
-    : service_(service), pool_(pool), blocking_(blocking), authenticate_(std::move(authenticate)) {}
+                               Authenticator authenticate, ThreadPool* cache_pool)
+    : service_(service),
+      pool_(pool),
+      blocking_(blocking),
+      authenticate_(std::move(authenticate)),
+      cache_pool_(cache_pool) {}
+
+void P2pGrpcService::Finish(const std::shared_ptr<PendingCall>& call, const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (call->finished) return;
+    call->finished = true;
+    pending_.erase(call.get());
+  }
+  call->reactor->Finish(status);
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+}
 
 grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
     grpc::CallbackServerContext* context, std::string_view method,
-    std::function<absl::Status(const Caller&)> work) {
+    std::function<absl::Status(const Caller&)> work, bool cached_read) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto call = std::make_shared<PendingCall>(PendingCall{reactor});
   {
     absl::MutexLock lock(&mu_);
     if (draining_) {
@@ -52,20 +72,31 @@ grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
       return reactor;
     }
     ++in_flight_;
+    pending_.insert(call.get());
   }
-  auto finish = [this, reactor](const grpc::Status& status) {
-    reactor->Finish(status);
-    absl::MutexLock lock(&mu_);
-    --in_flight_;
-  };
   // Authentication runs with the call, on the store pool when calls may
   // block: a TokenReview is a network round trip.
-  auto run = [this, context, finish, method, work = std::move(work)] {
+  auto run = [this, context, call, method, work = std::move(work)] {
+    {
+      absl::MutexLock lock(&mu_);
+      if (call->finished) return;  // abandoned at shutdown while queued
+    }
+    // Nobody waits for the answer any more: leave the store alone.
+    if (context->IsCancelled()) {
+      Finish(call, grpc::Status(grpc::StatusCode::CANCELLED,
+                                "the call was cancelled before a store thread was free"));
+      return;
+    }
+    if (context->deadline() <= std::chrono::system_clock::now()) {
+      Finish(call, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                "the deadline passed before a store thread was free"));
+      return;
+    }
     Caller caller;
     if (authenticate_) {
       auto who = authenticate_(context, method);
       if (!who.ok()) {
-        finish(ToGrpcStatus(who.status()));
+        Finish(call, ToGrpcStatus(who.status()));
         return;
       }
       caller = *std::move(who);
@@ -74,13 +105,14 @@ grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
     if (!status.ok() && !absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
       spdlog::warn("{} failed: {}", method, status.ToString());
     }
-    finish(ToGrpcStatus(status));
+    Finish(call, ToGrpcStatus(status));
   };
+  ThreadPool* pool = cached_read && cache_pool_ != nullptr ? cache_pool_ : pool_;
   if (!blocking_) {
     run();
-  } else if (!pool_->TrySubmit(run)) {
-    finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "server is overloaded: too many store calls queued"));
+  } else if (!pool->TrySubmit(run)) {
+    Finish(call, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "server is overloaded: too many store calls queued"));
   }
   return reactor;
 }
@@ -90,6 +122,25 @@ bool P2pGrpcService::Drain(absl::Time deadline) {
   draining_ = true;
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+int P2pGrpcService::AbandonRemaining() {
+  std::vector<grpc::ServerUnaryReactor*> reactors;
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    for (PendingCall* call : pending_) {
+      call->finished = true;
+      reactors.push_back(call->reactor);
+      --in_flight_;
+    }
+    pending_.clear();
+  }
+  for (grpc::ServerUnaryReactor* reactor : reactors) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "server shut down before the store answered"));
+  }
+  return static_cast<int>(reactors.size());
 }
 
 grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(grpc::CallbackServerContext* context,
@@ -110,9 +161,12 @@ grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* P2pGrpcService::ListSources(grpc::CallbackServerContext* context,
                                                       const p2p::ListSourcesRequest* request,
                                                       p2p::ListSourcesResponse* response) {
-  return Dispatch(context, "ListSources", [this, request, response](const Caller&) {
-    return Deliver(service_->List(*request), response);
-  });
+  return Dispatch(
+      context, "ListSources",
+      [this, request, response](const Caller&) {
+        return Deliver(service_->List(*request), response);
+      },
+      /*cached_read=*/true);
 }
 
 grpc::ServerUnaryReactor* P2pGrpcService::GetMetadata(grpc::CallbackServerContext* context,

@@ -5,7 +5,10 @@
 #define MX_SERVER_P2P_GRPC_SERVICE_H_
 
 #include <functional>
+#include <memory>
 #include <string_view>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -33,9 +36,11 @@ using P2pCallbackBase = model_express::p2p::P2pService::WithRawCallbackMethod_Pu
 
 class P2pGrpcService final : public P2pCallbackBase {
  public:
-  // `pool` may be null when `blocking` is false.
+  // `pool` may be null when `blocking` is false. `cache_pool`, when set,
+  // runs ListSources (answered from the store's cache, Store::ListIsCached)
+  // on threads of its own, so a listing never queues behind writes.
   P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
-                 Authenticator authenticate = nullptr);
+                 Authenticator authenticate = nullptr, ThreadPool* cache_pool = nullptr);
 
   grpc::ServerUnaryReactor* PublishMetadata(grpc::CallbackServerContext* context,
                                             const grpc::ByteBuffer* request,
@@ -55,22 +60,42 @@ class P2pGrpcService final : public P2pCallbackBase {
   // calls already running have finished or `deadline` passes. True if idle.
   bool Drain(absl::Time deadline);
 
+  // After a Drain that timed out: answers every call still unfinished with
+  // UNAVAILABLE, so gRPC can shut down while a store call hangs. What the
+  // stuck calls do when their store call returns is then dropped. Returns
+  // how many calls were answered.
+  int AbandonRemaining();
+
  private:
+  // One call between Dispatch and Finish.
+  struct PendingCall {
+    grpc::ServerUnaryReactor* reactor;
+    bool finished = false;  // guarded by mu_
+  };
+
   // Runs `work(caller)` where store I/O is allowed and finishes the call.
+  // A call still queued when its client has gone (deadline passed or
+  // cancelled) is answered without running `work`. `cached_read` calls go
+  // to cache_pool_ when there is one.
   grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context,
                                      std::string_view method,
-                                     std::function<absl::Status(const Caller&)> work);
+                                     std::function<absl::Status(const Caller&)> work,
+                                     bool cached_read = false);
+  // Finishes `call` once; later calls are no-ops.
+  void Finish(const std::shared_ptr<PendingCall>& call, const grpc::Status& status);
 
   MetadataService* const service_;
   ThreadPool* const pool_;
   const bool blocking_;
   const Authenticator authenticate_;
+  ThreadPool* const cache_pool_;
   // Legacy tensor lists of recently fetched workers (~280 workers of 3,000
   // tensors): a fleet fetching the same workers re-tags each list once.
   RecentLegacyLists recent_legacy_{64u << 20};
   absl::Mutex mu_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<PendingCall*> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace mx::server

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/memory/memory_store.h"
+#include "store/stamp.h"
 
 namespace mx::store::kube {
 namespace {
@@ -175,7 +176,7 @@ absl::StatusOr<WorkerState> KubernetesStore::Upsert(std::shared_ptr<const Worker
       written_for = head->uid;
     }
     const WorkerState state{options.status,
-                            std::max(SystemClockMs(), head ? head->state.updated_at_ms : 0)};
+                            NextStamp(SystemClockMs(), head ? head->state.updated_at_ms : 0)};
     HeadSpec spec{name, head ? head->resource_version : "", record.get(), state, false, own_pod};
     if (chunked) {
       spec.chunks = written;
@@ -246,7 +247,7 @@ absl::StatusOr<WorkerState> KubernetesStore::UpdateStatus(const WorkerKey& key,
       if (cached) continue;
       return absl::FailedPreconditionError("worker state changed");
     }
-    const WorkerState state{update.status, std::max(SystemClockMs(), head->state.updated_at_ms)};
+    const WorkerState state{update.status, NextStamp(SystemClockMs(), head->state.updated_at_ms)};
     const json patch = StatusPatch(head->resource_version, state);
     auto result = client_->Call("PATCH", Path(name), &patch, kMergePatch, Info("patch", name));
     if (Retryable(result.status())) continue;
