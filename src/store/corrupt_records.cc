@@ -11,7 +11,7 @@ void CorruptRecords::Report(std::string_view backend, std::string_view key,
     absl::MutexLock lock(&mu_);
     if (logged_.size() >= kMaxLoggedKeys || !logged_.emplace(key).second) return;
   }
-  spdlog::error("{} store: skipping undecodable record {} ({}); remove it with `mxctl remove`",
+  spdlog::error("{} store: skipping undecodable record {} ({}); see docs/reliability.md",
                 backend, key, why.ToString());
 }
 

@@ -1,7 +1,7 @@
 // Records a backend could not decode ("poison records"): listings and the
 // reaper skip them instead of failing, and this tally counts each skip and
 // logs each key once, so an operator can find and remove it
-// (`mxctl remove`). Thread-safe.
+// (docs/reliability.md). Thread-safe.
 #ifndef MX_STORE_CORRUPT_RECORDS_H_
 #define MX_STORE_CORRUPT_RECORDS_H_
 

@@ -115,7 +115,7 @@ TEST_F(RedisPoisonTest, TheReaperStillDeletesAnUnrelatedStaleWorkerPastAPoisonRe
   EXPECT_TRUE(absl::IsNotFound(store_->Get({stale->source_id, stale->worker_id}).status()));
 }
 
-TEST_F(RedisPoisonTest, AnAdminRemovesAPoisonRecordAndListingsStopCountingIt) {
+TEST_F(RedisPoisonTest, RemoveDeletesAPoisonRecordAndListingsStopCountingIt) {
   auto bad = Publish("org/bad-model", "bad-0", SOURCE_STATUS_READY);
   Poison(*bad, redis::kStateField);
   ASSERT_TRUE(store_->List({}).ok());
