@@ -128,5 +128,22 @@ TEST_F(RedisPoisonTest, RemoveDeletesAPoisonRecordAndListingsStopCountingIt) {
   EXPECT_EQ(store_->CorruptRecordsSkipped(), before);
 }
 
+TEST_F(RedisPoisonTest, RepublishingTheWorkerOverwritesItsPoisonFields) {
+  auto bad = Publish("org/bad-model", "bad-0", SOURCE_STATUS_READY);
+  Poison(*bad, redis::kSummaryField);
+  Poison(*bad, redis::kStateField);
+  ASSERT_TRUE(store_->List({}).ok());
+  const uint64_t before = store_->CorruptRecordsSkipped();
+  ASSERT_GE(before, 1u);
+  UpsertOptions options;
+  options.status = SOURCE_STATUS_STALE;
+  ASSERT_TRUE(store_->Upsert(bad, options).ok());
+  auto refs = store_->List({});
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].state.status, SOURCE_STATUS_STALE);
+  EXPECT_EQ(store_->CorruptRecordsSkipped(), before);
+}
+
 }  // namespace
 }  // namespace mx::store::testing

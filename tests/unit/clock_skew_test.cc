@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kubernetes_test_util.h"
+#include "store/memory/memory_store.h"
 #include "store/stamp.h"
 
 namespace mx::store::testing {
