@@ -35,8 +35,9 @@ const std::string& Replica::SourceId() {
 }
 
 bool Replica::Start() {
-  const int port =
-      mx::testing::StartMxd(&process_, args_, dir_ + "/" + name_ + ".log", std::chrono::seconds(30));
+  // A log per start: StartMxd reads the port from the log.
+  const std::string log = dir_ + "/" + name_ + "." + std::to_string(starts_++) + ".log";
+  const int port = mx::testing::StartMxd(&process_, args_, log, std::chrono::seconds(30));
   if (port == 0) return false;
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                      grpc::InsecureChannelCredentials());

@@ -51,6 +51,7 @@ class Replica {
   const std::vector<std::string> args_;
   const std::string dir_;
   mx::testing::ChildProcess process_;
+  int starts_ = 0;  // Start() runs on one thread at a time
   absl::Mutex mu_;
   std::shared_ptr<p2p::P2pService::Stub> stub_ ABSL_GUARDED_BY(mu_);
 };
