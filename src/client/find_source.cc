@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 namespace mx {
 namespace {
@@ -87,7 +87,7 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
   // deadline rather than the (already passed) overall one.
   const auto look_deadline =
       options.timeout.count() <= 0 ? Clock::now() + client.options().deadline : deadline;
-  client::Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
+  Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
   absl::Status last;
   for (;;) {
     auto found = LookOnce(client, options, source_id, look_deadline);

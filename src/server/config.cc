@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -112,11 +113,9 @@ Apply Boolean(std::function<void(ServerConfig*, bool)> set) {
 }
 
 absl::Status ReadSecretFile(const std::string& path, std::string* out) {
-  std::ifstream in{std::string(path)};
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read file ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  *out = std::string(absl::StripTrailingAsciiWhitespace(buffer.str()));
+  auto text = ReadFileToString(path, "file");
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  *out = std::string(absl::StripTrailingAsciiWhitespace(*text));
   return absl::OkStatus();
 }
 

@@ -5,12 +5,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace mx::store::redis {
-namespace {
-
-constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
-constexpr absl::Duration kMaxBackoff = absl::Milliseconds(500);
-
-}  // namespace
 
 RedisPool::Lease::~Lease() {
   if (pool_ != nullptr && connection_ != nullptr) pool_->Release(std::move(connection_));
@@ -57,8 +51,7 @@ absl::StatusOr<RedisPool::Lease> RedisPool::Connect() {
   mu_.Lock();
   if (!connection.ok()) {
     --open_;
-    backoff_ = std::min(kMaxBackoff, std::max(kFirstBackoff, backoff_ * 2));
-    retry_after_ = absl::Now() + backoff_;
+    retry_after_ = absl::Now() + absl::FromChrono(reconnect_backoff_.Next());
     last_error_ = connection.status();
     // A refused AUTH is a configuration error, yet calls must still read as
     // "backend unusable" so that no caller reports it as an owner mismatch.
@@ -67,7 +60,7 @@ absl::StatusOr<RedisPool::Lease> RedisPool::Connect() {
     }
     return last_error_;
   }
-  backoff_ = absl::ZeroDuration();
+  reconnect_backoff_.Reset();
   retry_after_ = absl::InfinitePast();
   return Lease(this, *std::move(connection));
 }

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "store/redis/redis_connection.h"
 #include "store/redis/redis_options.h"
 
@@ -59,7 +60,10 @@ class RedisPool {
   std::vector<std::unique_ptr<RedisConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // leased + idle + being opened
   absl::Time retry_after_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::Duration backoff_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  // Reconnect attempts after a failure: 50 ms doubling to 500 ms, jittered
+  // so that replicas do not reconnect in step.
+  Backoff reconnect_backoff_ ABSL_GUARDED_BY(mu_){std::chrono::milliseconds(50),
+                                                  std::chrono::milliseconds(500), 2.0, 0.2};
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 };
 
