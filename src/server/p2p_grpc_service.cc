@@ -2,6 +2,10 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include <chrono>
+#include <memory>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "server/get_reply.h"
 #include "server/status_map.h"
@@ -41,30 +45,24 @@ absl::Status Deliver(absl::StatusOr<Response> result, grpc::ByteBuffer* out) {
 }  // namespace
 
 // One call: authenticate from the metadata, then read the one request,
-// charge it to the budget, run it, answer. Deletes itself in OnDone.
+// charge it to the budget, run it, answer. Owns itself (self_) until
+// OnDone; work queued on a pool holds a reference too, so a call answered
+// early (abandoned at shutdown) outlives the store call it waits on.
 class P2pGrpcService::Call final
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+      public std::enable_shared_from_this<Call> {
  public:
-  Call(P2pGrpcService* owner, grpc::CallbackServerContext* context, Method method)
-      : owner_(owner), context_(context), method_(method) {
-    begun_ = owner_->BeginCall();
-    if (!begun_) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
-      return;
-    }
-    if (owner_->auth_blocks_ && owner_->authenticate_) {
-      if (!owner_->pool_->TrySubmit([this] { Authenticate(); })) {
-        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            "server is overloaded: too many calls waiting to be authenticated"));
-      }
-      return;
-    }
-    Authenticate();
+  static Call* Start(P2pGrpcService* owner, grpc::CallbackServerContext* context,
+                     Method method) {
+    std::shared_ptr<Call> call(new Call(owner, context, method));
+    call->self_ = call;
+    call->Begin();
+    return call.get();
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
       return;
     }
     const int64_t bytes = static_cast<int64_t>(request_.Length()) *
@@ -73,7 +71,7 @@ class P2pGrpcService::Call final
     if (owner_->budget_ != nullptr) {
       if (!owner_->budget_->TryCharge(bytes)) {
         request_.Clear();
-        Finish(grpc::Status(
+        FinishOnce(grpc::Status(
             grpc::StatusCode::RESOURCE_EXHAUSTED,
             absl::StrCat("server memory budget is full: this request needs ", bytes,
                          " bytes, ", owner_->budget_->in_use(), " of ",
@@ -85,9 +83,14 @@ class P2pGrpcService::Call final
     }
     if (!owner_->blocking_) {
       Run();
-    } else if (!owner_->pool_->TrySubmit([this] { Run(); })) {
-      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "server is overloaded: too many store calls queued"));
+      return;
+    }
+    ThreadPool* pool = method_ == Method::kList && owner_->cache_pool_ != nullptr
+                           ? owner_->cache_pool_
+                           : owner_->pool_;
+    if (!pool->TrySubmit([self = shared_from_this()] { self->Run(); })) {
+      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "server is overloaded: too many store calls queued"));
     }
   }
 
@@ -95,29 +98,87 @@ class P2pGrpcService::Call final
 
   void OnDone() override {
     if (charged_ > 0) owner_->budget_->Release(charged_);
-    if (begun_) owner_->EndCall();
-    delete this;
+    if (begun_) owner_->EndCall(this);
+    self_.reset();  // last: may delete this
+  }
+
+  // Answers the call unless it was answered already. Thread-safe.
+  void FinishOnce(const grpc::Status& status, bool with_response = false) {
+    {
+      absl::MutexLock lock(&owner_->mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    if (with_response) {
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+    } else {
+      Finish(status);
+    }
+  }
+
+  // For AbandonRemaining, under owner_->mu_: claims the right to answer.
+  bool ClaimFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(owner_->mu_) {
+    if (finished_) return false;
+    finished_ = true;
+    return true;
   }
 
  private:
+  Call(P2pGrpcService* owner, grpc::CallbackServerContext* context, Method method)
+      : owner_(owner), context_(context), method_(method) {}
+
+  void Begin() {
+    begun_ = owner_->BeginCall(this);
+    if (!begun_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+      return;
+    }
+    if (owner_->auth_blocks_ && owner_->authenticate_) {
+      if (!owner_->pool_->TrySubmit([self = shared_from_this()] { self->Authenticate(); })) {
+        FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "server is overloaded: too many calls waiting to be authenticated"));
+      }
+      return;
+    }
+    Authenticate();
+  }
+
+  bool Finished() {
+    absl::MutexLock lock(&owner_->mu_);
+    return finished_;
+  }
+
   void Authenticate() {
+    if (Finished()) return;  // abandoned at shutdown while queued
     if (owner_->authenticate_) {
       auto who = owner_->authenticate_(context_, kMethodNames[static_cast<int>(method_)]);
       if (!who.ok()) {
-        Finish(ToGrpcStatus(who.status()));  // the message is never read
+        FinishOnce(ToGrpcStatus(who.status()));  // the message is never read
         return;
       }
       caller_ = *std::move(who);
     }
     if (owner_->budget_ != nullptr && owner_->budget_->Full()) {
-      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "server memory budget is full (--memory-budget-bytes); retry later"));
+      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "server memory budget is full (--memory-budget-bytes); retry later"));
       return;
     }
     StartRead(&request_);
   }
 
   void Run() {
+    if (Finished()) return;  // abandoned at shutdown while queued
+    // Nobody waits for the answer any more: leave the store alone.
+    if (context_->IsCancelled()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "the call was cancelled before a store thread was free"));
+      return;
+    }
+    if (context_->deadline() <= std::chrono::system_clock::now()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the deadline passed before a store thread was free"));
+      return;
+    }
     const std::string_view name = kMethodNames[static_cast<int>(method_)];
     const absl::Status status = owner_->Handle(method_, caller_, request_, &response_);
     request_.Clear();
@@ -125,16 +186,18 @@ class P2pGrpcService::Call final
       if (!absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
         spdlog::warn("{} failed: {}", name, status.ToString());
       }
-      Finish(ToGrpcStatus(status));
+      FinishOnce(ToGrpcStatus(status));
       return;
     }
-    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    FinishOnce(grpc::Status::OK, /*with_response=*/true);
   }
 
   P2pGrpcService* const owner_;
   grpc::CallbackServerContext* const context_;
   const Method method_;
+  std::shared_ptr<Call> self_;
   bool begun_ = false;
+  bool finished_ ABSL_GUARDED_BY(owner_->mu_) = false;
   Caller caller_;
   int64_t charged_ = 0;
   grpc::ByteBuffer request_;
@@ -143,13 +206,14 @@ class P2pGrpcService::Call final
 
 P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
                                Authenticator authenticate, RequestBudget* budget,
-                               bool auth_blocks)
+                               bool auth_blocks, ThreadPool* cache_pool)
     : service_(service),
       pool_(pool),
       blocking_(blocking),
       authenticate_(std::move(authenticate)),
       budget_(budget),
-      auth_blocks_(auth_blocks && pool != nullptr) {
+      auth_blocks_(auth_blocks && pool != nullptr),
+      cache_pool_(cache_pool) {
   // The generated base registered the four methods as unary (gRPC reads the
   // whole message before any handler runs); serve them as streams instead.
   for (int i = 0; i < 4; ++i) {
@@ -157,7 +221,7 @@ P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool 
     auto make = [this, method] {
       return new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
           [this, method](grpc::CallbackServerContext* context) {
-            return new Call(this, context, method);
+            return Call::Start(this, context, method);
           });
     };
     MarkMethodStreamed(i, make());  // BIDI_STREAMING: no message read up front
@@ -165,16 +229,18 @@ P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool 
   }
 }
 
-bool P2pGrpcService::BeginCall() {
+bool P2pGrpcService::BeginCall(Call* call) {
   absl::MutexLock lock(&mu_);
   if (draining_) return false;
   ++in_flight_;
+  calls_.insert(call);
   return true;
 }
 
-void P2pGrpcService::EndCall() {
+void P2pGrpcService::EndCall(Call* call) {
   absl::MutexLock lock(&mu_);
   --in_flight_;
+  calls_.erase(call);
 }
 
 bool P2pGrpcService::Drain(absl::Time deadline) {
@@ -182,6 +248,22 @@ bool P2pGrpcService::Drain(absl::Time deadline) {
   draining_ = true;
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+int P2pGrpcService::AbandonRemaining() {
+  std::vector<std::shared_ptr<Call>> calls;
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    for (Call* call : calls_) {
+      if (call->ClaimFinish()) calls.push_back(call->shared_from_this());
+    }
+  }
+  for (const auto& call : calls) {
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shut down before the store answered"));
+  }
+  return static_cast<int>(calls.size());
 }
 
 absl::Status P2pGrpcService::Handle(Method method, const Caller& caller,

@@ -5,6 +5,7 @@
 #include <grpcpp/impl/server_builder_plugin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/resource_quota.h>
@@ -25,6 +26,9 @@ namespace {
 
 constexpr char kServiceName[] = "model_express.p2p.P2pService";
 constexpr size_t kMaxQueuedStoreCalls = 10000;
+constexpr int kCacheReadThreads = 2;
+// After the grace period, how long the last steps of shutdown may take.
+constexpr absl::Duration kShutdownTail = absl::Milliseconds(500);
 // Records-by-status is computed from a listing: bound its size and rate.
 constexpr uint32_t kMaxRecordsCounted = 100000;
 constexpr auto kRecordsRefresh = std::chrono::seconds(10);
@@ -165,10 +169,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   const bool blocking = !in_process;
   if (blocking || config.auth.tokenreview) {
     server->pool_ = std::make_unique<ThreadPool>(config.store_threads, kMaxQueuedStoreCalls);
+    // Listings answered from a cache get threads of their own: they never
+    // queue behind writes that wait on the network.
+    if (server->store_->ListIsCached()) {
+      server->cache_pool_ = std::make_unique<ThreadPool>(kCacheReadThreads, kMaxQueuedStoreCalls);
+    }
   }
   server->grpc_service_ = std::make_unique<P2pGrpcService>(
       server->service_.get(), server->pool_.get(), blocking, authenticate,
-      server->budget_.get(), config.auth.tokenreview);
+      server->budget_.get(), config.auth.tokenreview, server->cache_pool_.get());
   // The configured backend decides (tests wrap stores in decorators).
   auto refit = RefitHost::ForBackend(config.store.backend, config.store,
                                      {config.refit_retention.count() * 1000},
@@ -227,6 +236,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
         metrics->reaper->With({"marked_stale"})->Increment(s.marked_stale);
         metrics->reaper->With({"deleted"})->Increment(s.deleted);
         metrics->reaper->With({"lost_race"})->Increment(s.lost_races);
+        metrics->reaper->With({"error"})->Increment(s.errors);
       });
   server->reaper_->Start();
 
@@ -271,6 +281,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   server->registry_.AddCollector(
       [counter = std::make_shared<RecordCounter>(server->store_.get(), metrics)] { (*counter)(); });
   if (server->refit_) server->refit_->AddMetrics(&server->registry_);
+  metrics::CounterFamily* corrupt = server->registry_.AddCounter(
+      "mxd_store_corrupt_records_total",
+      "Undecodable store records skipped by listings and the reaper (each skip counted)",
+      {"backend"});
+  server->registry_.AddCollector(
+      [corrupt, store = server->store_.get(), seen = std::make_shared<std::atomic<uint64_t>>(0)] {
+        const uint64_t now = store->CorruptRecordsSkipped();
+        const uint64_t before = seen->exchange(now);
+        if (now > before) corrupt->With({std::string(store->backend())})->Increment(now - before);
+      });
   if (!config.metrics_listen.empty()) {
     server->http_ =
         std::make_unique<HttpEndpoint>(&server->registry_, [monitor] { return monitor->serving(); });
@@ -282,21 +302,40 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  const absl::Time deadline = absl::Now() + absl::FromChrono(config_.shutdown_grace);
   // Null checks: a Start() that failed half-way destroys a partial server.
   if (health_) health_->Stop();  // NOT_SERVING first, so balancers drain us
-  if (reaper_) reaper_->Stop();
+  if (reaper_ && !reaper_->StopBy(deadline)) abandoned_ = true;
   // The HTTP listener keeps answering /readyz (503) while calls drain.
   if (grpc_server_) {
     // Drain ourselves rather than through grpc::Server::Shutdown(deadline),
     // which also waits out idle client connections for the whole grace period.
-    const bool idle =
-        grpc_service_->Drain(absl::Now() + absl::FromChrono(config_.shutdown_grace));
-    if (!idle) spdlog::warn("grace period over: cancelling the calls still running");
+    if (!grpc_service_->Drain(deadline)) {
+      const int n = grpc_service_->AbandonRemaining();
+      spdlog::warn("grace period over: answered {} calls still waiting on the store UNAVAILABLE", n);
+    }
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     grpc_server_->Wait();
   }
-  pool_.reset();  // finishes whatever store calls were still queued
+  // Whatever is still queued or running in the store gets a short tail.
+  const absl::Time tail = std::max(deadline, absl::Now()) + kShutdownTail;
+  for (ThreadPool* pool : {pool_.get(), cache_pool_.get()}) {
+    if (pool != nullptr && !pool->StopBy(tail)) abandoned_ = true;
+  }
+  if (abandoned_) LeakForAbandonedThreads();
   if (http_) http_->Stop();
+}
+
+void Server::LeakForAbandonedThreads() {
+  spdlog::error("store calls still hang after the grace period; exiting without them");
+  // Deliberately never freed: detached threads still run inside these.
+  (void)pool_.release();
+  (void)cache_pool_.release();
+  (void)reaper_.release();
+  (void)grpc_service_.release();
+  (void)service_.release();
+  (void)store_.release();
+  (void)metrics_.release();
 }
 
 Server::~Server() { Shutdown(); }

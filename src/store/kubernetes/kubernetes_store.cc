@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/backoff.h"
 #include "store/memory/memory_store.h"
+#include "store/stamp.h"
 
 namespace mx::store::kube {
 namespace {
@@ -286,7 +287,7 @@ absl::StatusOr<WorkerState> KubernetesStore::Upsert(std::shared_ptr<const Worker
       written_for = head->uid;
     }
     const WorkerState state{options.status,
-                            std::max(SystemClockMs(), head ? head->state.updated_at_ms : 0)};
+                            NextStamp(SystemClockMs(), head ? head->state.updated_at_ms : 0)};
     HeadSpec spec{name, head ? head->resource_version : "", record.get(), state, false, own_pod};
     if (chunked) {
       spec.chunks = same_table ? head->chunks : written;
@@ -380,7 +381,7 @@ absl::StatusOr<WorkerState> KubernetesStore::UpdateStatus(const WorkerKey& key,
       if (cached) continue;
       return absl::FailedPreconditionError("worker state changed");
     }
-    const WorkerState state{update.status, std::max(SystemClockMs(), head->state.updated_at_ms)};
+    const WorkerState state{update.status, NextStamp(SystemClockMs(), head->state.updated_at_ms)};
     const json patch = StatusPatch(head->resource_version, state);
     CallTrace trace;
     auto result =

@@ -36,6 +36,7 @@ class KubernetesStore final : public Store {
 
   std::string_view backend() const override { return "kubernetes"; }
   bool MayBlock() const override { return true; }
+  bool ListIsCached() const override { return true; }  // List reads the watch cache
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override { return cache_.Health(); }
 
