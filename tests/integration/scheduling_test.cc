@@ -73,6 +73,7 @@ class SchedulingTest : public ::testing::Test {
   void Start(int threads, bool list_cached, std::chrono::seconds grace = std::chrono::seconds(5)) {
     server::ServerConfig config;
     config.listen = "127.0.0.1:0";
+    config.metrics_listen = "";  // no port sharing: 9401 may be another test's
     config.health_poll = std::chrono::milliseconds(50);
     config.shutdown_grace = grace;
     config.store_threads = threads;
