@@ -58,7 +58,7 @@ TEST_F(GpuExampleHostTest, TheTargetCopiesAndVerifiesEveryTensorOfTheSeedsShard)
   EXPECT_NE(target.out.find("verified 2731/2731 tensors"), std::string::npos) << target.out;
   EXPECT_NE(target.out.find("RESULT tensors=2731 "), std::string::npos) << target.out;
   EXPECT_NE(target.out.find("verified=all"), std::string::npos) << target.out;
-  for (const char* phase : {"discovery", "metadata fetch + decode", "handle opening", "copy",
+  for (const char* phase : {"discovery", "metadata fetch + decode", "mapping (open/import + map)", "copy",
                             "metadata plane share"}) {
     EXPECT_NE(target.out.find(phase), std::string::npos) << phase << "\n" << target.out;
   }

@@ -1,8 +1,13 @@
 // The GPU example's pure parts: the synthetic shard, the handle format and
 // the lane assignment.
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <set>
 
 #include "gpu/copy_plan.h"
+#include "gpu/fd_passing.h"
 #include "gpu/handle_blob.h"
 #include "gpu/shard_layout.h"
 #include "gpu/shard_memory.h"
@@ -107,6 +112,125 @@ TEST(ShardHandleTest, MalformedHandlesAreRejectedWithTheReason) {
     EXPECT_NE(decoded.status().message().find(reason), std::string::npos)
         << decoded.status() << " for " << blob;
   }
+}
+
+TEST(ShardHandleTest, ACudaVmmHandleRoundTripsWithEveryWayToItsFd) {
+  ShardHandle handle;
+  handle.kind = ShardHandle::Kind::kCudaVmm;
+  handle.device = 0;
+  handle.base = 0x7f0000000000;
+  handle.bytes = 29'302'031'872ull;
+  handle.alloc_bytes = 29'303'554'048ull;
+  handle.pid = 4242;
+  handle.fd = 17;
+  handle.socket = "@mx-gpu-seed-4242";
+  const std::string blob = EncodeShardHandle(handle);
+  EXPECT_NE(blob.find("kind=cuda-vmm\n"), std::string::npos) << blob;
+  auto decoded = DecodeShardHandle(blob);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->kind, ShardHandle::Kind::kCudaVmm);
+  EXPECT_EQ(decoded->base, handle.base);
+  EXPECT_EQ(decoded->bytes, handle.bytes);
+  EXPECT_EQ(decoded->alloc_bytes, handle.alloc_bytes);
+  EXPECT_EQ(decoded->pid, 4242);
+  EXPECT_EQ(decoded->fd, 17);
+  EXPECT_EQ(decoded->socket, "@mx-gpu-seed-4242");
+  EXPECT_STREQ(KindName(decoded->kind), "cuda-vmm");
+}
+
+TEST(ShardHandleTest, MalformedCudaVmmHandlesAreRejectedWithTheReason) {
+  const std::string head = "mx-shard/1\nkind=cuda-vmm\ndevice=0\nbase=0x1000\nbytes=4096\n";
+  const std::string ok = head + "alloc=2097152\npid=10\nfd=5\nsocket=@s-1\n";
+  ASSERT_TRUE(DecodeShardHandle(ok).ok()) << DecodeShardHandle(ok).status();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {head + "pid=10\nfd=5\nsocket=@s\n", "lacks alloc"},
+      {head + "alloc=2097152\nfd=5\nsocket=@s\n", "lacks pid"},
+      {head + "alloc=2097152\npid=10\nsocket=@s\n", "lacks fd"},
+      {head + "alloc=2097152\npid=10\nfd=5\n", "bad socket"},
+      {head + "alloc=2048\npid=10\nfd=5\nsocket=@s\n", "alloc is below bytes"},
+      {head + "alloc=18446744073709551615\npid=10\nfd=5\nsocket=@s\n", "base+alloc overflows"},
+      {head + "alloc=2097152\npid=0\nfd=5\nsocket=@s\n", "pid out of range"},
+      {head + "alloc=2097152\npid=-3\nfd=5\nsocket=@s\n", "bad pid"},
+      {head + "alloc=2097152\npid=10\nfd=99999999\nsocket=@s\n", "fd out of range"},
+      {head + "alloc=2097152\npid=10\nfd=5\nsocket=/tmp/s\n", "bad socket"},
+      {head + "alloc=2097152\npid=10\nfd=5\nsocket=@a/b\n", "bad socket"},
+      {head + "alloc=2097152\npid=10\nfd=5\nsocket=@\n", "bad socket"},
+      {ok + "fd=6\n", "given twice"},
+  };
+  for (const auto& [blob, reason] : cases) {
+    auto decoded = DecodeShardHandle(blob);
+    ASSERT_FALSE(decoded.ok()) << blob;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(decoded.status().message().find(reason), std::string::npos)
+        << decoded.status() << " for " << blob;
+  }
+}
+
+// A file to pass around: an anonymous memory file holding `text`.
+int MemoryFileWith(const std::string& text) {
+  const int fd = memfd_create("mx-fd-test", MFD_CLOEXEC);
+  if (fd >= 0 && write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when both fds name the same open file.
+bool SameFile(int a, int b) {
+  struct stat sa, sb;
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+TEST(FdPassingTest, AnFdServedOnAnAbstractSocketArrivesAsTheSameFileForEveryClient) {
+  const int fd = MemoryFileWith("weights");
+  ASSERT_GE(fd, 0);
+  const std::string name = "@mx-fd-test-" + std::to_string(getpid());
+  auto offer = FdOffer::Start(name, fd);
+  ASSERT_TRUE(offer.ok()) << offer.status();
+  for (int client = 0; client < 2; ++client) {
+    auto received = ReceiveFd(name, 10000);
+    ASSERT_TRUE(received.ok()) << received.status();
+    EXPECT_NE(*received, fd);
+    EXPECT_TRUE(SameFile(*received, fd));
+    char text[8] = {};
+    EXPECT_EQ(pread(*received, text, 7, 0), 7);
+    EXPECT_STREQ(text, "weights");
+    close(*received);
+  }
+  offer->reset();
+  auto gone = ReceiveFd(name, 1000);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kUnavailable) << gone.status();
+  close(fd);
+}
+
+TEST(FdPassingTest, BadSocketNamesAreRefusedBeforeAnySocketIsMade) {
+  EXPECT_EQ(FdOffer::Start("/tmp/x", 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReceiveFd("@a b", 10).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidSocketName("@mx-gpu-seed-12.a_b"));
+  EXPECT_FALSE(ValidSocketName("@"));
+  EXPECT_FALSE(ValidSocketName("@" + std::string(101, 'a')));
+}
+
+TEST(FdPassingTest, TakeFdCopiesAnFdOutOfAProcessOrSaysWhyNot) {
+  const int fd = MemoryFileWith("x");
+  ASSERT_GE(fd, 0);
+  auto taken = TakeFd(getpid(), fd);
+  if (!taken.ok()) {
+    // Kernels before 5.6, or sandboxes refusing pidfd_getfd: the reason is
+    // given, and the seed's socket is the way then.
+    EXPECT_EQ(taken.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(taken.status().message().find("pidfd_"), std::string::npos) << taken.status();
+  } else {
+    EXPECT_NE(*taken, fd);
+    EXPECT_TRUE(SameFile(*taken, fd));
+    close(*taken);
+  }
+  const int unused = fd + 1000;
+  auto missing = TakeFd(getpid(), unused);
+  EXPECT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kUnavailable);
+  close(fd);
 }
 
 TEST(AssignLanesTest, LanesCarryAboutTheSameBytes) {

@@ -11,6 +11,7 @@
 #include "gpu/copy_plan.h"
 #include "gpu/gpu_flags.h"
 #include "gpu/shard_memory.h"
+#include "absl/strings/str_format.h"
 #include "mx/find_source.h"
 
 namespace mx::examples {
@@ -146,7 +147,8 @@ int Run(const FlagMap& flags) {
   const std::vector<CopyRange> copies = coalesce ? CoalesceRanges(*plan, 4096, max_run) : *plan;
   const double metadata_ms = MsSince(t1);
 
-  // Phase 3: map the seed's buffer (one IPC handle for the whole shard).
+  // Phase 3: map the seed's buffer (one handle for the whole shard: cuda-vmm
+  // fd obtained + imported + mapped, or cuda-ipc opened).
   const auto t2 = Clock::now();
   if (auto s = (*shard)->Open(*handle); !s.ok()) return Fail(s);
   const double open_ms = MsSince(t2);
@@ -172,18 +174,19 @@ int Run(const FlagMap& flags) {
   const double gbps = Gb(bytes) / (copy_ms / 1000.0);
   std::printf("source %s worker %s, %s shard from device %d to %s device %d\n",
               source->mx_source_id.c_str(), source->worker_id.c_str(),
-              handle->kind == ShardHandle::Kind::kCudaIpc ? "cuda-ipc" : "host-shm", handle->device,
+              KindName(handle->kind), handle->device,
               accelerator.c_str(), *device);
   std::printf("tensors %zu, bytes %llu (%.2f GB), worker record %zu bytes, %d streams\n",
               plan->size(), static_cast<unsigned long long>(bytes), Gb(bytes), worker.ByteSizeLong(),
               *streams);
   std::printf("copies %zu (%s), by the %s device's copy engines\n", copies.size(),
               coalesce ? "tensors adjacent in both buffers merged" : "one per tensor", engine.c_str());
+  if (!(*shard)->opened_how().empty()) std::printf("mapped with the %s\n", (*shard)->opened_how().c_str());
   std::printf("  %-28s %10.2f ms\n", "setup (not in total)", setup_ms);
   std::printf("  %-28s %10.2f ms\n", "discovery (FindSource)", discovery_ms);
   std::printf("  %-28s %10.2f ms\n", refetch ? "metadata fetch + decode" : "metadata decode",
               metadata_ms);
-  std::printf("  %-28s %10.2f ms\n", "handle opening", open_ms);
+  std::printf("  %-28s %10.2f ms\n", "mapping (open/import + map)", open_ms);
   std::printf("  %-28s %10.2f ms  %.1f GB/s\n", "copy", copy_ms, gbps);
   std::printf("  %-28s %10.2f ms\n", "end to end", e2e_ms);
   std::printf("  %-28s %10.2f %%\n", "metadata plane share", 100.0 * metadata_plane_ms / e2e_ms);
@@ -192,10 +195,17 @@ int Run(const FlagMap& flags) {
     std::printf("  copy again #%zu %25.2f ms  %.1f GB/s\n", i + 1, repeat_ms[i],
                 Gb(bytes) / (repeat_ms[i] / 1000.0));
   }
+  std::string again;
+  for (double ms : repeat_ms) {
+    absl::StrAppend(&again, again.empty() ? "" : ",", absl::StrFormat("%.1f", Gb(bytes) / (ms / 1000.0)));
+  }
+  if (again.empty()) again = "-";
   std::printf("RESULT tensors=%zu bytes=%llu discovery_ms=%.3f metadata_ms=%.3f open_ms=%.3f "
-              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu engine=%s verified=%s\n",
+              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu engine=%s "
+              "kind=%s streams=%d again_gbps=%s verified=%s\n",
               plan->size(), static_cast<unsigned long long>(bytes), discovery_ms, metadata_ms,
-              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0, copies.size(), engine.c_str(),
+              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0,
+              copies.size(), engine.c_str(), KindName(handle->kind), *streams, again.c_str(),
               verified.ok() ? "all" : "FAILED");
   std::fflush(stdout);
   if (!verified.ok()) return Fail(verified);
