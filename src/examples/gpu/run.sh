@@ -3,7 +3,8 @@
 # package.sh. For each shard size: mxd on loopback; a seed on GPU 0 exporting
 # a VMM allocation (cuda-vmm), targets on GPU 1 (copies pulled by GPU 1 or
 # pushed by GPU 0, metadata re-fetched or taken from FindSource, coalesced or
-# tensor by tensor, 4 or 8 streams); the same with a seed exporting a legacy
+# tensor by tensor, 4 or 8 streams, channel to mxd opened before or by the
+# first timed call); the same with a seed exporting a legacy
 # IPC handle (cuda-ipc, pull and push); then the peer-to-peer floor for 4 and
 # 8 streams (cuMemAlloc and VMM source buffers).
 # Logs go to $OUT (default /tmp/mx-gpu-out); summary.txt has every RESULT/FLOOR line.
@@ -39,16 +40,17 @@ for experts in ${EXPERTS_LIST:-4}; do
     fi
     cat "$out/seed$experts-$kind.log" | tee -a "$log"
     if [ "$kind" = vmm ]; then
-      variants=("4 true true target" "4 true true source" "4 false true target" "4 true false target"
-                "8 true true target")
+      variants=("4 true true target true" "4 false true target true" "4 true true target false"
+                "4 true true source true" "4 true false target true" "8 true true target true")
     else
-      variants=("4 true true target" "4 true true source")
+      variants=("4 true true target true" "4 true true source true")
     fi
     for variant in "${variants[@]}"; do
       set -- $variant
-      echo "== target ($kind): $1 streams, refetch=$2, coalesce=$3, copy engine of the $4 device" | tee -a "$log"
+      echo "== target ($kind): $1 streams, refetch=$2, coalesce=$3, copy engine of the $4 device, connect first=$5" | tee -a "$log"
       mx timeout 180 "$dir/mx_gpu_target" --server "127.0.0.1:$port" --mode cuda --device 1 --streams "$1" \
-         --refetch "$2" --coalesce "$3" --copy-engine "$4" --repeat 3 --worker-id "gpu-target-$kind-$1-$2-$3-$4" \
+         --refetch "$2" --coalesce "$3" --copy-engine "$4" --connect-first "$5" --repeat 3 \
+         --worker-id "gpu-target-$kind-$1-$2-$3-$4-$5" \
          --model "deepseek-v3-synthetic/ep$experts-$kind" "${shard[@]}" 2>&1 | tee -a "$log"
     done
     kill -TERM $seed; wait $seed
