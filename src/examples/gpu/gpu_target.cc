@@ -3,6 +3,7 @@
 // buffer (matched by name) on a few streams, verifies every word and prints
 // how long each phase took.
 //   mx_gpu_target --server 127.0.0.1:8001 --mode cuda --device 1 [--streams 4]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -183,6 +184,30 @@ int Run(const FlagMap& flags) {
     repeat_ms.push_back(MsSince(start));
   }
 
+  // --probe-rpcs N: after everything, time the metadata plane's two calls
+  // again N times each on the warm channel (medians printed), to show which
+  // one the discovery and fetch phases spend their time in.
+  auto probes = IntFlag(flags, "probe-rpcs", 0, 0, 1000);
+  if (!probes.ok()) return Fail(probes.status());
+  std::vector<double> list_ms, get_ms;
+  for (int i = 0; i < *probes; ++i) {
+    mx::ListFilter filter;
+    filter.identity = find.identity;
+    filter.status = p2p::SOURCE_STATUS_READY;
+    filter.worker_rank = 0;
+    auto start = Clock::now();
+    if (auto listed = (*client)->ListSources(filter); !listed.ok()) return Fail(listed.status());
+    list_ms.push_back(MsSince(start));
+    start = Clock::now();
+    auto got = (*client)->GetMetadata(source->mx_source_id, source->worker_id);
+    if (!got.ok()) return Fail(got.status());
+    get_ms.push_back(MsSince(start));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+
   const double e2e_ms = discovery_ms + metadata_ms + open_ms + copy_ms;
   const double metadata_plane_ms = discovery_ms + metadata_ms;
   const double gbps = Gb(bytes) / (copy_ms / 1000.0);
@@ -211,6 +236,10 @@ int Run(const FlagMap& flags) {
   for (size_t i = 0; i < repeat_ms.size(); ++i) {
     std::printf("  copy again #%zu %25.2f ms  %.1f GB/s\n", i + 1, repeat_ms[i],
                 Gb(bytes) / (repeat_ms[i] / 1000.0));
+  }
+  if (*probes > 0) {
+    std::printf("PROBE rpcs=%d list_sources_p50_ms=%.3f get_metadata_p50_ms=%.3f record_bytes=%zu\n",
+                *probes, median(list_ms), median(get_ms), worker.ByteSizeLong());
   }
   std::string again;
   for (double ms : repeat_ms) {

@@ -40,7 +40,7 @@ for experts in ${EXPERTS_LIST:-4}; do
     fi
     cat "$out/seed$experts-$kind.log" | tee -a "$log"
     if [ "$kind" = vmm ]; then
-      variants=("4 true true target true" "4 false true target true" "4 true true target false"
+      variants=("4 true true target true 20" "4 false true target true" "4 true true target false"
                 "4 true true source true" "4 true false target true" "8 true true target true")
     else
       variants=("4 true true target true" "4 true true source true")
@@ -49,7 +49,7 @@ for experts in ${EXPERTS_LIST:-4}; do
       set -- $variant
       echo "== target ($kind): $1 streams, refetch=$2, coalesce=$3, copy engine of the $4 device, connect first=$5" | tee -a "$log"
       mx timeout 180 "$dir/mx_gpu_target" --server "127.0.0.1:$port" --mode cuda --device 1 --streams "$1" \
-         --refetch "$2" --coalesce "$3" --copy-engine "$4" --connect-first "$5" --repeat 3 \
+         --refetch "$2" --coalesce "$3" --copy-engine "$4" --connect-first "$5" --probe-rpcs "${6:-0}" --repeat 3 \
          --worker-id "gpu-target-$kind-$1-$2-$3-$4-$5" \
          --model "deepseek-v3-synthetic/ep$experts-$kind" "${shard[@]}" 2>&1 | tee -a "$log"
     done
@@ -63,4 +63,4 @@ for experts in ${EXPERTS_LIST:-4}; do
 done
 kill -TERM $mxd; wait $mxd
 echo "=== done ($(date -u +%T))" >> "$out/experts-end.log"
-grep -h "^===\|^== \|^RESULT\|^FLOOR\|^mapped with" "$out"/experts*.log | tee "$out/summary.txt"
+grep -h "^===\|^== \|^RESULT\|^FLOOR\|^PROBE\|^mapped with" "$out"/experts*.log | tee "$out/summary.txt"
