@@ -80,6 +80,12 @@ int Run(const FlagMap& flags) {
     return Fail(absl::InvalidArgumentError("--coalesce: true or false"));
   }
   const bool coalesce = coalesce_flag == "true";
+  const std::string connect_flag = Flag(flags, "connect-first", "true");
+  if (connect_flag != "true" && connect_flag != "false") {
+    return Fail(absl::InvalidArgumentError("--connect-first: true or false"));
+  }
+  auto probes = IntFlag(flags, "probe-rpcs", 0, 0, 1000);
+  if (!probes.ok()) return Fail(probes.status());
   const std::string engine = Flag(flags, "copy-engine", "target");
   if (engine != "target" && engine != "source") {
     return Fail(absl::InvalidArgumentError("--copy-engine: target or source"));
@@ -112,10 +118,6 @@ int Run(const FlagMap& flags) {
   // --connect-first (default) opens the channel with a health check here,
   // outside the timed phases; --connect-first false leaves the connection to
   // the first discovery call.
-  const std::string connect_flag = Flag(flags, "connect-first", "true");
-  if (connect_flag != "true" && connect_flag != "false") {
-    return Fail(absl::InvalidArgumentError("--connect-first: true or false"));
-  }
   const auto connect_start = Clock::now();
   mx::ClientOptions client_options = mx::ClientOptions::FromEnvironment();
   client_options.address = Flag(flags, "server", client_options.address);
@@ -187,8 +189,6 @@ int Run(const FlagMap& flags) {
   // --probe-rpcs N: after everything, time the metadata plane's two calls
   // again N times each on the warm channel (medians printed), to show which
   // one the discovery and fetch phases spend their time in.
-  auto probes = IntFlag(flags, "probe-rpcs", 0, 0, 1000);
-  if (!probes.ok()) return Fail(probes.status());
   std::vector<double> list_ms, get_ms;
   for (int i = 0; i < *probes; ++i) {
     mx::ListFilter filter;
