@@ -21,7 +21,7 @@ struct VmmMapping {
 };
 
 // The recommended allocation granularity of `device` for an fd-shareable
-// pinned allocation (2 MiB on the GPUs measured).
+// pinned allocation.
 absl::StatusOr<uint64_t> VmmGranularity(const cuda::Driver& d, int device);
 
 // Allocates at least `bytes` (rounded up to the granularity) on `device`,

@@ -5,7 +5,7 @@
 // as one bulk copy split evenly over the streams (with
 // cuMemcpyDtoDAsync, and the bulk once more with cuMemcpyPeerAsync), and
 // tensor by tensor; then the coalesced plan and the bulk copy once more
-// from a source buffer made with cuMemCreate (VMM, 2 MiB granularity, access
+// from a source buffer made with cuMemCreate (VMM, recommended granularity, access
 // granted to both devices) as the seed's cuda-vmm buffer is. Prints every
 // repetition's time and GB/s. --vmm false leaves the VMM buffer out.
 //   mx_gpu_floor --src-device 0 --dst-device 1 [--scale 1] [--streams 4] [--repeat 5]

@@ -65,6 +65,10 @@ int Run(const FlagMap& flags, const sigset_t& signals) {
   std::cout << "shard: " << tensors.size() << " tensors, " << bytes << " bytes (" << Gb(bytes)
             << " GB) on " << accelerator << ", " << KindName((*shard)->Handle().kind)
             << ", filled in " << fill_ms << " ms" << std::endl;
+  if (const ShardHandle exported = (*shard)->Handle(); exported.kind == ShardHandle::Kind::kCudaVmm) {
+    std::cout << "cuda-vmm allocation " << exported.alloc_bytes << " bytes, fd " << exported.fd
+              << ", also served on " << exported.socket << std::endl;
+  }
 
   mx::ClientOptions client_options = mx::ClientOptions::FromEnvironment();
   client_options.address = Flag(flags, "server", client_options.address);
