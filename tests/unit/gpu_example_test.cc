@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <unordered_map>
 
 #include "gpu/copy_plan.h"
 #include "gpu/fd_passing.h"
@@ -231,6 +232,72 @@ TEST(FdPassingTest, TakeFdCopiesAnFdOutOfAProcessOrSaysWhyNot) {
   EXPECT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kUnavailable);
   close(fd);
+}
+
+// The seed's record for `layout` with its buffer at `base`.
+p2p::WorkerMetadata PublishedAt(const std::vector<TensorSpec>& layout, uint64_t base) {
+  p2p::WorkerMetadata worker;
+  for (const auto& t : layout) {
+    auto* tensor = worker.mutable_tensor_source()->add_tensors();
+    tensor->set_name(t.name);
+    tensor->set_addr(base + t.offset);
+    tensor->set_size(t.size);
+  }
+  return worker;
+}
+
+TEST(PlanCopiesTest, TheCopyPlanIsTheSameForEveryHandleKind) {
+  ShardOptions small;
+  small.scale = 1.0 / 8192;
+  const auto layout = DeepSeekV3Shard(small);
+  std::unordered_map<std::string, const TensorSpec*> own;
+  for (const auto& t : layout) own.emplace(t.name, &t);
+  const uint64_t base = 0x7f0000000000;
+  const auto worker = PublishedAt(layout, base);
+  ShardHandle ipc;
+  ipc.kind = ShardHandle::Kind::kCudaIpc;
+  ipc.base = base;
+  ipc.bytes = ShardBytes(layout);
+  ShardHandle vmm = ipc;
+  vmm.kind = ShardHandle::Kind::kCudaVmm;
+  vmm.alloc_bytes = (ipc.bytes + (2 << 20) - 1) / (2 << 20) * (2 << 20);
+  auto from_ipc = PlanCopies(worker, ipc, own);
+  auto from_vmm = PlanCopies(worker, vmm, own);
+  ASSERT_TRUE(from_ipc.ok()) << from_ipc.status();
+  ASSERT_TRUE(from_vmm.ok()) << from_vmm.status();
+  ASSERT_EQ(from_ipc->size(), layout.size());
+  ASSERT_EQ(from_vmm->size(), from_ipc->size());
+  for (size_t i = 0; i < from_ipc->size(); ++i) {
+    const auto& a = (*from_ipc)[i];
+    const auto& b = (*from_vmm)[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.src_offset, b.src_offset);
+    EXPECT_EQ(a.dst_offset, b.dst_offset);
+    EXPECT_EQ(a.size, b.size);
+    EXPECT_EQ(a.pattern, PatternWord(a.name));
+    EXPECT_EQ(a.src_offset, own.at(a.name)->offset);  // same layout on both sides
+  }
+}
+
+TEST(PlanCopiesTest, ATensorOutsideTheSeedsBufferOrOfAnotherSizeIsRefused) {
+  ShardOptions small;
+  small.scale = 1.0 / 8192;
+  const auto layout = DeepSeekV3Shard(small);
+  std::unordered_map<std::string, const TensorSpec*> own;
+  for (const auto& t : layout) own.emplace(t.name, &t);
+  ShardHandle handle;
+  handle.kind = ShardHandle::Kind::kCudaVmm;
+  handle.base = 0x10000;
+  handle.bytes = layout.back().offset + layout.back().size - 4;  // its last word falls outside
+  auto outside = PlanCopies(PublishedAt(layout, handle.base), handle, own);
+  EXPECT_EQ(outside.status().code(), absl::StatusCode::kInvalidArgument) << outside.status();
+  EXPECT_NE(outside.status().message().find("outside the seed's buffer"), std::string::npos);
+  handle.bytes = ShardBytes(layout);
+  auto worker = PublishedAt(layout, handle.base);
+  worker.mutable_tensor_source()->mutable_tensors(0)->set_size(layout[0].size + 4);
+  auto resized = PlanCopies(worker, handle, own);
+  EXPECT_EQ(resized.status().code(), absl::StatusCode::kFailedPrecondition) << resized.status();
+  EXPECT_NE(resized.status().message().find("size mismatch"), std::string::npos);
 }
 
 TEST(AssignLanesTest, LanesCarryAboutTheSameBytes) {

@@ -29,35 +29,6 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-// Matches the seed's tensors to this engine's own layout by name.
-absl::StatusOr<std::vector<CopyRange>> PlanCopies(
-    const p2p::WorkerMetadata& worker, const ShardHandle& handle,
-    const std::unordered_map<std::string, const TensorSpec*>& own) {
-  const auto& published = WorkerTensors(worker);
-  if (static_cast<size_t>(published.size()) != own.size()) {
-    return absl::FailedPreconditionError(absl::StrCat("the seed publishes ", published.size(),
-                                                      " tensors, this engine has ", own.size()));
-  }
-  std::vector<CopyRange> ranges;
-  ranges.reserve(published.size());
-  for (const auto& t : published) {
-    auto it = own.find(t.name());
-    if (it == own.end()) {
-      return absl::FailedPreconditionError("the seed publishes unknown tensor " + t.name());
-    }
-    if (t.size() != it->second->size) {
-      return absl::FailedPreconditionError("size mismatch for tensor " + t.name());
-    }
-    if (t.addr() < handle.base || t.addr() - handle.base > handle.bytes ||
-        t.size() > handle.bytes - (t.addr() - handle.base)) {
-      return absl::InvalidArgumentError("tensor " + t.name() + " lies outside the seed's buffer");
-    }
-    ranges.push_back({t.name(), t.addr() - handle.base, it->second->offset, t.size(),
-                      PatternWord(t.name())});
-  }
-  return ranges;
-}
-
 int Run(const FlagMap& flags) {
   auto shard_options = ShardFlags(flags);
   if (!shard_options.ok()) return Fail(shard_options.status());
