@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<RefitHost>> RefitHost::ForBackend(
     Authenticator authenticate) {
 #ifdef MX_WITH_REDIS
   if (backend == "redis") {
-    auto store = store::ConnectRefitRedisStore(store_config.redis);
+    auto store = store::ConnectRefitRedisStore(store_config.redis, options.retention_ms);
     if (!store.ok()) return store.status();
     return std::make_unique<RefitHost>(*std::move(store), pool, blocking, std::move(authenticate));
   }
