@@ -244,5 +244,22 @@ TEST(RefitKubernetesStore, RetentionPurgesAReleasedEmptyVersion) {
   EXPECT_NE(again->uid(), created->uid()) << "a replay after the purge makes a new version";
 }
 
+TEST(RefitKubernetesStore, AVersionTooLargeForAConfigMapIsRefusedAndLeavesNothing) {
+  const std::string ns = UniqueNamespace("refitb");
+  auto store = Connect(Options(ns));
+  ASSERT_TRUE(store);
+  refit::RefitService service(store.get());
+  pb::CreateWeightVersionRequest big = CreateRequest("k");
+  for (int i = 0; i < 1200; ++i) {  // 1.2 MB of slot names
+    big.add_expected_source_slots(std::string(1000, static_cast<char>('a' + i % 26)) +
+                                  std::to_string(i));
+  }
+  auto refused = service.CreateWeightVersion(big);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_EQ(ConfigMaps(ns).size(), 0u) << "nothing was written";
+  auto fits = service.CreateWeightVersion(CreateRequest("k"));
+  EXPECT_TRUE(fits.ok()) << fits.status() << " (the key is still free)";
+}
+
 }  // namespace
 }  // namespace mx::testing
