@@ -127,8 +127,10 @@ absl::StatusOr<refit_pb::WeightVersion> RefitKubernetesStore::CreateVersion(
                          request.model_name(), "' already created version ",
                          record->version_uid, " from a different request"));
       }
-      auto version = ReadVersion(record->version_uid, now);
+      bool purged = false;
+      auto version = ReadVersion(record->version_uid, now, &purged);
       if (!version.ok()) return version.status();
+      if (purged) continue;  // the record went with it: the re-read creates anew
       if (!version->has_value()) {
         const RefitVersionObject made =
             NewVersion(record->version_uid, record->request, record->created_ms);

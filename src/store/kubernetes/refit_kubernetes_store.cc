@@ -146,7 +146,7 @@ absl::StatusOr<std::vector<json>> RefitKubernetesStore::List(const char* role) {
 }
 
 absl::StatusOr<std::optional<RefitVersionObject>> RefitKubernetesStore::ReadVersion(
-    const std::string& uid, int64_t now) {
+    const std::string& uid, int64_t now, bool* purged) {
   auto object = Read(RefitVersionName(uid));
   if (!object.ok()) return object.status();
   if (!object->has_value()) return std::optional<RefitVersionObject>();
@@ -156,6 +156,7 @@ absl::StatusOr<std::optional<RefitVersionObject>> RefitKubernetesStore::ReadVers
   if (v->record.uid() != uid) return std::optional<RefitVersionObject>();
   if (Purgeable(*v, now)) {
     Purge(*v);
+    if (purged != nullptr) *purged = true;
     return std::optional<RefitVersionObject>();
   }
   return std::optional<RefitVersionObject>(std::move(*v));

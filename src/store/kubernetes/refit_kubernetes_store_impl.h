@@ -82,9 +82,11 @@ class RefitKubernetesStore final : public RefitStore {
   // Every object of one role (paginated list).
   absl::StatusOr<std::vector<nlohmann::json>> List(const char* role);
 
-  // The version `uid` (nullopt: absent, or purged now by retention).
+  // The version `uid` (nullopt: absent, or purged now by retention, which
+  // sets *purged when given).
   absl::StatusOr<std::optional<RefitVersionObject>> ReadVersion(const std::string& uid,
-                                                                int64_t now);
+                                                                int64_t now,
+                                                                bool* purged = nullptr);
   // The live registration of `worker_id`, or nullopt.
   absl::StatusOr<std::optional<refit_pb::WorkerRegistration>> LiveWorker(
       const std::string& worker_id, int64_t now);
