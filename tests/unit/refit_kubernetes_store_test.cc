@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "fakes/fake_kube.h"
+#include "integration/child_process.h"
 #include "refit/refit_service.h"
 #include "refit_store_contract.h"
 #include "store/kubernetes/refit_kubernetes_store.h"
@@ -159,7 +160,7 @@ TEST(RefitKubernetesStore, AnOutageIsUnavailableAndRecoversWithoutRestart) {
   EXPECT_FALSE(store->CheckHealth().ok());
   EXPECT_FALSE(store->Counts().ok()) << "never an empty answer";
   fake->Faults({{"namespace", ns}, {"fail", nlohmann::json::array()}});
-  EXPECT_TRUE(store->CheckHealth().ok());
+  EXPECT_TRUE(WaitFor([&] { return store->CheckHealth().ok(); }, std::chrono::seconds(20)));
   auto replay = service.CreateWeightVersion(CreateRequest("k"));
   EXPECT_TRUE(replay.ok()) << replay.status();
   EXPECT_TRUE(service.CreateWeightVersion(CreateRequest("k2")).ok());

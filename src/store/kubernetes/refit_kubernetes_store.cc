@@ -18,6 +18,12 @@ constexpr char kJson[] = "application/json";
 constexpr int kMaxUidAttempts = 5;
 constexpr int64_t kSweepEveryMs = 10000;
 constexpr int kMaxListPages = 10000;
+// A name no refit object has (theirs start mxr-v-, mxr-k- or mxr-w-).
+constexpr char kProbeName[] = "mxr-health-probe";
+// How long the outcome of an API request stands for the store's health:
+// a success 30 s, a failure 1 s (recovery shows within a second).
+constexpr int64_t kHealthyForMs = 30000;
+constexpr int64_t kUnhealthyForMs = 1000;
 
 int64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -73,16 +79,34 @@ RequestInfo RefitKubernetesStore::Info(const char* verb, const std::string& name
   return {verb, "configmaps", options_.api.namespace_name, name};
 }
 
+void RefitKubernetesStore::Note(const absl::Status& status) {
+  // Answers about objects (404, 409, 422) say the API server works.
+  const bool down = status.code() == absl::StatusCode::kUnavailable ||
+                    status.code() == absl::StatusCode::kDeadlineExceeded;
+  absl::MutexLock lock(&health_mu_);
+  health_ = down ? status : absl::OkStatus();
+  health_at_ = std::chrono::steady_clock::now();
+  health_known_ = true;
+}
+
+absl::Status RefitKubernetesStore::Probe() {
+  auto object = Read(kProbeName);  // Read notes the outcome
+  return object.status();
+}
+
 absl::Status RefitKubernetesStore::CheckHealth() {
-  auto probe = client_->Call(
-      "GET",
-      absl::StrCat(Path(), "?limit=1&labelSelector=", UrlEncode(RefitSelector(kRefitVersionRole))),
-      nullptr, "", Info("list"));
-  return probe.status();
+  {
+    absl::MutexLock lock(&health_mu_);
+    const auto fresh = std::chrono::milliseconds(health_.ok() ? kHealthyForMs : kUnhealthyForMs);
+    if (health_known_ && std::chrono::steady_clock::now() - health_at_ < fresh) return health_;
+  }
+  (void)Probe();
+  absl::MutexLock lock(&health_mu_);
+  return health_;
 }
 
 absl::Status RefitKubernetesStore::Start() {
-  absl::Status probe = CheckHealth();
+  absl::Status probe = Probe();
   if (probe.ok()) return probe;
   return absl::Status(probe.code(),
                       absl::StrCat("kubernetes refit store cannot start: ", probe.message()));
@@ -90,6 +114,7 @@ absl::Status RefitKubernetesStore::Start() {
 
 absl::StatusOr<std::optional<json>> RefitKubernetesStore::Read(const std::string& name) {
   auto object = client_->Call("GET", Path(name), nullptr, "", Info("get", name));
+  Note(object.status());
   if (object.status().code() == absl::StatusCode::kNotFound) return std::optional<json>();
   if (!object.ok()) return object.status();
   return std::optional<json>(std::move(*object));
@@ -101,6 +126,7 @@ absl::Status RefitKubernetesStore::Write(const std::string& name, const json& ob
   auto result = replace
                     ? client_->Call("PUT", Path(name), &object, kJson, Info("update", name), &trace)
                     : client_->Call("POST", Path(), &object, kJson, Info("create", name), &trace);
+  Note(result.status());
   if (result.ok()) return absl::OkStatus();
   if (trace.ambiguous) {
     // An attempt that timed out may have been applied, and its retry then
@@ -122,7 +148,10 @@ absl::Status RefitKubernetesStore::Write(const std::string& name, const json& ob
 absl::Status RefitKubernetesStore::Delete(const std::string& name,
                                           const std::string& resource_version) {
   const json body = DeleteOptions(resource_version);
-  return client_->Call("DELETE", Path(name), &body, kJson, Info("delete", name)).status();
+  absl::Status status =
+      client_->Call("DELETE", Path(name), &body, kJson, Info("delete", name)).status();
+  Note(status);
+  return status;
 }
 
 absl::StatusOr<std::vector<json>> RefitKubernetesStore::List(const char* role) {
@@ -133,6 +162,7 @@ absl::StatusOr<std::vector<json>> RefitKubernetesStore::List(const char* role) {
                                     "&limit=", options_.api.list_page_size);
     if (!cont.empty()) absl::StrAppend(&path, "&continue=", UrlEncode(cont));
     auto reply = client_->Call("GET", path, nullptr, "", Info("list"));
+    Note(reply.status());
     if (!reply.ok()) return reply.status();
     const json list_items = reply->value("items", json::array());
     if (list_items.is_array()) {

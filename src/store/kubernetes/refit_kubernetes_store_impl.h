@@ -2,6 +2,7 @@
 #ifndef MX_STORE_KUBERNETES_REFIT_KUBERNETES_STORE_IMPL_H_
 #define MX_STORE_KUBERNETES_REFIT_KUBERNETES_STORE_IMPL_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -39,6 +40,9 @@ class RefitKubernetesStore final : public RefitStore {
   absl::Status Start();
 
   std::string_view backend() const override { return "kubernetes"; }
+  // Health is polled every 250 ms: it answers from the outcome of this
+  // store's latest API request (a success for 30 s, a failure for 1 s), and
+  // otherwise makes one GET of a name no object has (404: healthy).
   absl::Status CheckHealth() override;
 
   absl::StatusOr<refit_pb::WorkerRegistration> RegisterWorker(
@@ -108,12 +112,20 @@ class RefitKubernetesStore final : public RefitStore {
   };
   absl::StatusOr<Listing> ListAll(int64_t now);
 
+  // Records the outcome of an API request for CheckHealth.
+  void Note(const absl::Status& status);
+  absl::Status Probe();
+
   const RefitKubernetesOptions options_;
   const std::function<int64_t()> clock_;
   const std::function<std::string()> new_uid_;
   std::unique_ptr<ApiClient> client_;
   absl::Mutex sweep_mu_;
   int64_t next_sweep_ms_ ABSL_GUARDED_BY(sweep_mu_) = 0;
+  absl::Mutex health_mu_;
+  absl::Status health_ ABSL_GUARDED_BY(health_mu_);
+  std::chrono::steady_clock::time_point health_at_ ABSL_GUARDED_BY(health_mu_);
+  bool health_known_ ABSL_GUARDED_BY(health_mu_) = false;
 };
 
 }  // namespace mx::store::kube
