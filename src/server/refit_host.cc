@@ -4,6 +4,9 @@
 #ifdef MX_WITH_REDIS
 #include "store/redis/refit_redis_store.h"
 #endif
+#ifdef MX_WITH_KUBERNETES
+#include "store/kubernetes/refit_kubernetes_store.h"
+#endif
 
 namespace mx::server {
 
@@ -13,7 +16,17 @@ absl::StatusOr<std::unique_ptr<RefitHost>> RefitHost::ForBackend(
     Authenticator authenticate) {
 #ifdef MX_WITH_REDIS
   if (backend == "redis") {
-    auto store = store::ConnectRefitRedisStore(store_config.redis);
+    auto store = store::ConnectRefitRedisStore(store_config.redis, options.retention_ms);
+    if (!store.ok()) return store.status();
+    return std::make_unique<RefitHost>(*std::move(store), pool, blocking, std::move(authenticate));
+  }
+#endif
+#ifdef MX_WITH_KUBERNETES
+  if (backend == "kubernetes") {
+    store::RefitKubernetesOptions kubernetes;
+    kubernetes.api = store_config.kubernetes;
+    kubernetes.retention_ms = options.retention_ms;
+    auto store = store::ConnectRefitKubernetesStore(kubernetes);
     if (!store.ok()) return store.status();
     return std::make_unique<RefitHost>(*std::move(store), pool, blocking, std::move(authenticate));
   }

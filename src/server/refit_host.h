@@ -1,6 +1,6 @@
 // Everything mxd needs to serve RefitService: the refit store, the service
 // logic, the gRPC adapter and its gauges. Built by Server::Start when the
-// configured store has a refit backend (today: memory).
+// configured store has a refit backend (memory, redis, kubernetes).
 #ifndef MX_SERVER_REFIT_HOST_H_
 #define MX_SERVER_REFIT_HOST_H_
 
@@ -25,10 +25,11 @@ struct RefitHostOptions {
 class RefitHost {
  public:
   // The refit store that matches the P2P store `backend` ("memory":
-  // in-process; "redis": the same Redis, keys under "<prefix>:refit:").
-  // Null when that backend has no refit store yet (kubernetes): RefitService
-  // is then not registered and its calls answer UNIMPLEMENTED. Unavailable
-  // when Redis cannot be reached.
+  // in-process; "redis": the same Redis, keys under "<prefix>:refit:";
+  // "kubernetes": ConfigMaps mxr-* in the store's namespace). Null for a
+  // backend with no refit store (one this build left out): RefitService is
+  // then not registered and its calls answer UNIMPLEMENTED. Unavailable
+  // when the backend cannot be reached.
   static absl::StatusOr<std::unique_ptr<RefitHost>> ForBackend(
       std::string_view backend, const store::StoreConfig& store_config,
       const RefitHostOptions& options, ThreadPool* pool, bool blocking,

@@ -15,6 +15,7 @@
 #include "store/redis/redis_pool.h"
 #include "store/redis/redis_primary.h"
 #include "store/redis/redis_scripts.h"
+#include "store/redis/replica_wait.h"
 
 namespace mx::store {
 namespace {
@@ -360,28 +361,9 @@ class RedisStore final : public Store {
   }
 
   // With min_replica_acks > 0: WAIT until that many replicas acknowledged
-  // every write of this connection so far, or Unavailable saying the write
-  // was not replicated (it may still be on the primary; publishing again is
-  // safe, every write is an idempotent upsert or compare-and-set).
+  // every write of this connection so far (redis/replica_wait.h).
   absl::Status WaitForReplicas(RedisConnection& connection) {
-    const RedisOptions& o = pool_.options();
-    if (o.min_replica_acks <= 0) return absl::OkStatus();
-    const std::string want = std::to_string(o.min_replica_acks);
-    const std::string timeout = std::to_string(o.replica_ack_timeout.count());
-    auto reply =
-        connection.CommandWithTimeout({"WAIT", want, timeout},
-                                      o.command_timeout + o.replica_ack_timeout);
-    if (!reply.ok()) return reply.status();
-    const redisReply* r = reply->get();
-    if (r->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus("WAIT", Str(r));
-    if (r->type != REDIS_REPLY_INTEGER) return Malformed("WAIT");
-    if (r->integer < o.min_replica_acks) {
-      return absl::UnavailableError(absl::StrCat(
-          "redis: the write was not replicated: ", r->integer, " of ", o.min_replica_acks,
-          " required replicas acknowledged it within ", o.replica_ack_timeout.count(),
-          " ms; it may be lost in a failover, retry"));
-    }
-    return absl::OkStatus();
+    return redis::WaitForReplicas(connection, pool_.options());
   }
 
   absl::StatusOr<Outcome> EvalOutcome(const Script& script, const std::vector<std::string>& keys,

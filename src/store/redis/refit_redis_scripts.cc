@@ -38,7 +38,8 @@ return {'ok', es}
 constexpr absl::string_view kCreateVersion = R"lua(
 local now = now_ms()
 local existing = redis.call('GET', KEYS[1])
-if existing then
+-- A record whose version retention purged is no record: create anew.
+if existing and redis.call('EXISTS', ARGV[6] .. existing) == 1 then
   local v = redis.call('HMGET', ARGV[6] .. existing, 'fp', 'rec', 'state', 'created')
   if v[1] == ARGV[5] then return {'ok', v[2], v[3], v[4]} end
   return {'exists'}
@@ -51,7 +52,7 @@ end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'collision'} end
 local created = string.format('%d', now)
 redis.call('HSET', KEYS[2], 'rec', ARGV[2], 'state', '1', 'model', ARGV[3], 'fp', ARGV[5],
-           'created', created, 'nexp', #ARGV - 6)
+           'created', created, 'nexp', #ARGV - 6, 'rk', KEYS[1])
 for i = 7, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[5], created, ARGV[1])
@@ -59,13 +60,55 @@ return {'ok', ARGV[2], '1', created}
 )lua";
 
 constexpr absl::string_view kRelease = R"lua(
-local v = redis.call('HMGET', KEYS[1], 'state', 'rec', 'created')
+local v = redis.call('HMGET', KEYS[1], 'state', 'rec', 'created', 'released')
 if not v[1] then return {'notfound'} end
 if v[1] == '1' then return {'staging'} end
 if v[1] == '2' then
-  redis.call('HSET', KEYS[1], 'state', '3', 'released', string.format('%d', now_ms()))
+  local now = string.format('%d', now_ms())
+  redis.call('HSET', KEYS[1], 'state', '3', 'released', now)
+  redis.call('ZADD', KEYS[2], now, ARGV[1])
+elseif v[4] then
+  -- Released before the retention index existed: index it now.
+  redis.call('ZADD', KEYS[2], 'NX', v[4], ARGV[1])
 end
 return {'ok', v[2], '3', v[3]}
+)lua";
+
+// Retention: released versions due for a check, oldest first; a version
+// with no shard and no live lease goes with every key of it (and its
+// idempotency record when that still names it); one not purgeable yet is
+// checked again a second later.
+constexpr absl::string_view kPurge = R"lua(
+local now = now_ms()
+local retention = tonumber(ARGV[2])
+local cutoff = now - retention
+local uids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', cutoff),
+                        'LIMIT', 0, tonumber(ARGV[3]))
+local purged = 0
+for _, uid in ipairs(uids) do
+  local v = ARGV[1] .. uid
+  local st = redis.call('HMGET', v, 'state', 'released', 'rk')
+  local live = false
+  for _, entry in ipairs(redis.call('HVALS', v .. ':ls')) do
+    if lease_exp(entry) > now then live = true end
+  end
+  if not st[1] then
+    redis.call('ZREM', KEYS[1], uid)
+  elseif st[1] == '3' and tonumber(st[2] or now) <= cutoff and not live and
+         redis.call('HLEN', v .. ':sh') == 0 then
+    for _, worker in ipairs(redis.call('HKEYS', v .. ':ls')) do
+      redis.call('ZREM', KEYS[3], uid .. ':' .. worker)
+    end
+    if st[3] and redis.call('GET', st[3]) == uid then redis.call('DEL', st[3]) end
+    redis.call('DEL', v, v .. ':exp', v .. ':cov', v .. ':sh', v .. ':ls', v .. ':lid')
+    redis.call('ZREM', KEYS[2], uid)
+    redis.call('ZREM', KEYS[1], uid)
+    purged = purged + 1
+  else
+    redis.call('ZADD', KEYS[1], string.format('%d', cutoff + 1000), uid)
+  end
+end
+return {'ok', tostring(purged)}
 )lua";
 
 constexpr absl::string_view kPublish = R"lua(
@@ -222,6 +265,7 @@ MX_REFIT_SCRIPT(RefitWithdrawScript, kWithdraw)
 MX_REFIT_SCRIPT(RefitLeaseScript, kLease)
 MX_REFIT_SCRIPT(RefitDropLeaseScript, kDropLease)
 MX_REFIT_SCRIPT(RefitSnapshotScript, kSnapshot)
+MX_REFIT_SCRIPT(RefitPurgeScript, kPurge)
 #undef MX_REFIT_SCRIPT
 
 }  // namespace mx::store::redis

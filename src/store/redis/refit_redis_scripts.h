@@ -7,7 +7,7 @@
 // Layout under "<prefix>:refit:" (docs/refit.md):
 //   v:<uid>        hash  rec (WeightVersion bytes, state/created cleared),
 //                        state "1"|"2"|"3", model, fp (request bytes),
-//                        created, nexp, released
+//                        created, nexp, released, rk (its r: key)
 //   v:<uid>:exp    set   expected slots      v:<uid>:cov  set  covered slots
 //   v:<uid>:sh     hash  "<len(slot)>:<slot><worker>" -> shard bytes
 //   v:<uid>:ls     hash  worker -> "<lease id>|<expiry ms>"
@@ -15,7 +15,8 @@
 //   w:<worker>     hash  role, model, exp (PEXPIREAT exp)
 //   r:<len(model)>:<model><key>  string uid (the exact idempotency pair)
 //   versions zset uid by created; workers zset worker by expiry;
-//   leases zset "<uid>:<worker>" by expiry
+//   leases zset "<uid>:<worker>" by expiry; released zset uid by the time
+//   its retention check is due (release time, then +1 s per failed check)
 // Scripts answer an array whose first element is a code: "ok" or a failure
 // word the store maps to a status.
 #ifndef MX_STORE_REDIS_REFIT_REDIS_SCRIPTS_H_
@@ -41,7 +42,7 @@ const RefitScript& RefitRegisterWorkerScript();
 //       prefix, slot...  -> ok rec state created | exists | nobase |
 //       basestate | collision
 const RefitScript& RefitCreateVersionScript();
-// KEYS: version. -> ok rec state created | notfound | staging
+// KEYS: version, released. ARGV: uid. -> ok rec state created | notfound | staging
 const RefitScript& RefitReleaseScript();
 // KEYS: version, exp, cov, shards, worker. ARGV: slot, field, shard bytes.
 // -> ok rec state created | notfound | noworker | model | releasing | slot | exists
@@ -62,6 +63,9 @@ const RefitScript& RefitDropLeaseScript();
 // -> ok versions(count, then rec state created...) leases(count, then uid
 //    worker "id|exp"...) workers(count, then id role model exp...)
 const RefitScript& RefitSnapshotScript();
+// KEYS: released, versions, leases. ARGV: version key prefix, retention ms,
+// at most this many versions. -> ok purged
+const RefitScript& RefitPurgeScript();
 
 }  // namespace mx::store::redis
 

@@ -4,14 +4,17 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "store/redis/redis_pool.h"
 #include "store/redis/redis_primary.h"
 #include "store/redis/refit_redis_scripts.h"
+#include "store/redis/replica_wait.h"
 #include "store/refit_ids.h"
 
 namespace mx::store {
@@ -52,8 +55,9 @@ struct Answer {
 
 class RefitRedisStore final : public RefitStore {
  public:
-  explicit RefitRedisStore(const RedisOptions& options)
+  RefitRedisStore(const RedisOptions& options, int64_t retention_ms)
       : base_(absl::StrCat(options.key_prefix, ":refit:")),
+        retention_ms_(retention_ms),
         pool_(options, std::make_shared<redis::PrimaryLocator>(options), options.pool_size) {}
 
   std::string_view backend() const override { return "redis"; }
@@ -71,6 +75,7 @@ class RefitRedisStore final : public RefitStore {
 
   absl::StatusOr<refit_pb::WorkerRegistration> RegisterWorker(
       const refit_pb::WorkerRegistration& worker, uint32_t ttl_seconds) override {
+    MaybePurge();
     auto a = Run(redis::RefitRegisterWorkerScript(), {Worker(worker.worker_id()), base_ + "workers"},
                  {std::to_string(worker.role()), worker.model_name(), TtlMs(ttl_seconds),
                   worker.worker_id()});
@@ -88,6 +93,7 @@ class RefitRedisStore final : public RefitStore {
 
   absl::StatusOr<refit_pb::WeightVersion> CreateVersion(
       const refit_pb::CreateWeightVersionRequest& request) override {
+    MaybePurge();
     refit_pb::CreateWeightVersionRequest fp = request;
     fp.DiscardUnknownFields();
     const std::string fingerprint = Bytes(fp);
@@ -132,6 +138,7 @@ class RefitRedisStore final : public RefitStore {
   }
 
   absl::StatusOr<refit_pb::WeightVersion> GetVersion(const std::string& uid) override {
+    MaybePurge();
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.status();
     const std::string key = Version(uid);
@@ -151,7 +158,8 @@ class RefitRedisStore final : public RefitStore {
   }
 
   absl::StatusOr<refit_pb::WeightVersion> ReleaseVersion(const std::string& uid) override {
-    auto a = Run(redis::RefitReleaseScript(), {Version(uid)}, {});
+    MaybePurge();
+    auto a = Run(redis::RefitReleaseScript(), {Version(uid), base_ + "released"}, {uid});
     if (!a.ok()) return a.status();
     if (a->code == "notfound") return absl::NotFoundError(absl::StrCat("version '", uid, "' not found"));
     if (a->code == "staging") {
@@ -163,6 +171,7 @@ class RefitRedisStore final : public RefitStore {
 
   absl::StatusOr<refit_pb::CreateWeightVersionShardResponse> PublishShard(
       const refit_pb::WeightVersionShard& shard) override {
+    MaybePurge();
     refit_pb::WeightVersionShard stored = shard;
     stored.DiscardUnknownFields();
     const std::string v = Version(shard.version_id());
@@ -203,8 +212,9 @@ class RefitRedisStore final : public RefitStore {
 
   absl::StatusOr<std::vector<refit_pb::WeightVersionShard>> ListShards(
       const std::string& version_id) override {
+    MaybePurge();
     const std::string v = Version(version_id);
-    auto a = Run(redis::RefitListShardsScript(), {v, v + ":sh"}, {});
+    auto a = Run(redis::RefitListShardsScript(), {v, v + ":sh"}, {}, /*write=*/false);
     if (!a.ok()) return a.status();
     if (a->code == "notfound") {
       return absl::NotFoundError(absl::StrCat("version '", version_id, "' not found"));
@@ -223,6 +233,7 @@ class RefitRedisStore final : public RefitStore {
 
   absl::Status WithdrawShard(const std::string& version_id, const std::string& source_slot_id,
                              const std::string& worker_id) override {
+    MaybePurge();
     const std::string v = Version(version_id);
     auto a = Run(redis::RefitWithdrawScript(),
                  {v, v + ":sh", Worker(worker_id), v + ":ls", base_ + "leases"},
@@ -243,6 +254,7 @@ class RefitRedisStore final : public RefitStore {
   absl::StatusOr<refit_pb::VersionLease> RegisterLease(const std::string& version_id,
                                                        const std::string& worker_id,
                                                        uint32_t ttl_seconds) override {
+    MaybePurge();
     const std::string v = Version(version_id);
     std::vector<std::string> args = {worker_id, TtlMs(ttl_seconds), version_id};
     for (int i = 0; i < kLeaseIdCandidates; ++i) {
@@ -277,6 +289,7 @@ class RefitRedisStore final : public RefitStore {
 
   absl::StatusOr<bool> DeleteLease(const std::string& version_id, const std::string& lease_id,
                                    const std::string& worker_id) override {
+    MaybePurge();
     const std::string v = Version(version_id);
     auto a = Run(redis::RefitDropLeaseScript(), {v + ":ls", v + ":lid", base_ + "leases"},
                  {lease_id, worker_id, version_id});
@@ -303,9 +316,10 @@ class RefitRedisStore final : public RefitStore {
   }
 
   absl::StatusOr<RefitSnapshot> Snapshot() override {
+    MaybePurge();
     auto a = Run(redis::RefitSnapshotScript(),
                  {base_ + "versions", base_ + "workers", base_ + "leases"},
-                 {base_ + "v:", base_ + "w:"});
+                 {base_ + "v:", base_ + "w:"}, /*write=*/false);
     if (!a.ok()) return a.status();
     if (a->code != "ok") return Malformed("snapshot");
     const auto& v = a->values;
@@ -382,8 +396,10 @@ class RefitRedisStore final : public RefitStore {
   }
 
   // EVALSHA, falling back to EVAL after a script cache flush (Redis restart).
+  // `write`: a script that may change state; its "ok" then waits for
+  // replica acknowledgements when --redis-min-replica-acks asks for them.
   absl::StatusOr<Answer> Run(const RefitScript& script, const std::vector<std::string>& keys,
-                             const std::vector<std::string>& args) {
+                             const std::vector<std::string>& args, bool write = true) {
     const std::string numkeys = std::to_string(keys.size());
     std::vector<absl::string_view> argv = {"EVALSHA", script.sha1, numkeys};
     argv.insert(argv.end(), keys.begin(), keys.end());
@@ -407,6 +423,9 @@ class RefitRedisStore final : public RefitStore {
       return Malformed(script.name);
     }
     Answer a{std::string(Str(r->element[0])), {}};
+    if (write && a.code == "ok") {
+      if (absl::Status s = redis::WaitForReplicas(**lease, pool_.options()); !s.ok()) return s;
+    }
     for (size_t i = 1; i < r->elements; ++i) {
       const redisReply* e = r->element[i];
       a.values.emplace_back(e->type == REDIS_REPLY_STRING ? std::string(Str(e))
@@ -416,14 +435,33 @@ class RefitRedisStore final : public RefitStore {
     return a;
   }
 
+  // With retention on, at most once a second (this process's steady
+  // clock): one purge script over the released versions that are due. Its
+  // failure is the next call's to report.
+  void MaybePurge() {
+    if (retention_ms_ <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    {
+      absl::MutexLock lock(&purge_mu_);
+      if (now < next_purge_) return;
+      next_purge_ = now + std::chrono::seconds(1);
+    }
+    (void)Run(redis::RefitPurgeScript(), {base_ + "released", base_ + "versions", base_ + "leases"},
+              {base_ + "v:", std::to_string(retention_ms_), "100"}, /*write=*/false);
+  }
+
   const std::string base_;
+  const int64_t retention_ms_;
   redis::RedisPool pool_;
+  absl::Mutex purge_mu_;
+  std::chrono::steady_clock::time_point next_purge_ ABSL_GUARDED_BY(purge_mu_);
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RefitStore>> ConnectRefitRedisStore(const RedisOptions& options) {
-  auto store = std::make_unique<RefitRedisStore>(options);
+absl::StatusOr<std::unique_ptr<RefitStore>> ConnectRefitRedisStore(const RedisOptions& options,
+                                                                   int64_t retention_ms) {
+  auto store = std::make_unique<RefitRedisStore>(options, retention_ms);
   if (absl::Status s = store->CheckHealth(); !s.ok()) return s;
   return store;
 }
