@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "mx/source_id.h"  // ComputeSourceId, CanonicalIdentityJson
+#include "mx/source_selector.h"
 #include "p2p.pb.h"
 
 namespace grpc {
@@ -63,10 +64,15 @@ struct ClientOptions {
   // When set, used as is: address, TLS and channel settings are ignored
   // (the bearer token is still sent). For tests and in-process servers.
   std::shared_ptr<grpc::Channel> channel;
+  // FindSource's policy when FindSourceOptions.selector is unset.
+  SourceSelector source_selector = SourceSelector::kRandom;
 
-  // Defaults, with the address from MX_SERVER_ADDRESS when it is set.
+  // Defaults, with the address from MX_SERVER_ADDRESS and the selector from
+  // MX_P2P_SOURCE_SELECTOR when they are set (an unknown selector name is
+  // ignored: random, and source_selector_error says why).
   // The only place the library reads the environment.
   static ClientOptions FromEnvironment();
+  std::string source_selector_error;  // set by FromEnvironment only
 };
 
 // Per-call overrides of ClientOptions.
@@ -116,6 +122,11 @@ class Client {
   // when it answers success=false.
   absl::Status UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
                             uint32_t worker_rank, p2p::SourceStatus status,
+                            const CallOptions& call = {}) const;
+  // The same, reporting the source's load in [0, 1] (servers clamp it;
+  // servers that predate source_load ignore it).
+  absl::Status UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
+                            uint32_t worker_rank, p2p::SourceStatus status, float source_load,
                             const CallOptions& call = {}) const;
 
   // grpc.health.v1 Check; "" asks about the whole server.

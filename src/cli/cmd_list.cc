@@ -1,7 +1,10 @@
 // mxctl list: ListSources with every filter.
+#include <map>
 #include <ostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/command.h"
 #include "cli/identity_input.h"
 #include "cli/proto_json.h"
@@ -9,6 +12,18 @@
 
 namespace mx::cli {
 namespace {
+
+// "0.42", or "-" when the source never reported a load.
+std::string LoadCell(float load) {
+  return load > 0 ? absl::StrFormat("%.2f", load) : std::string("-");
+}
+
+// "rack=r12,zone=us-east-1a" (domains sorted), or "-".
+std::string TopologyCell(const google::protobuf::Map<std::string, std::string>& topology) {
+  if (topology.empty()) return "-";
+  const std::map<std::string, std::string> sorted(topology.begin(), topology.end());
+  return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+}
 
 int RunList(const Context& ctx) {
   const ParsedArgs& args = ctx.args;
@@ -65,10 +80,12 @@ int RunList(const Context& ctx) {
     rows.push_back({ref.mx_source_id(), ref.worker_id(), ref.model_name(),
                     std::to_string(ref.worker_rank()),
                     ref.accelerator().empty() ? "-" : ref.accelerator(), Age(ref.updated_at()),
-                    ref.has_training_step() ? std::to_string(ref.training_step()) : "-"});
+                    ref.has_training_step() ? std::to_string(ref.training_step()) : "-",
+                    LoadCell(ref.source_load()), TopologyCell(ref.topology())});
   }
-  ctx.io.out << RenderTable(
-      {"MX_SOURCE_ID", "WORKER_ID", "MODEL", "RANK", "ACCELERATOR", "UPDATED", "STEP"}, rows);
+  ctx.io.out << RenderTable({"MX_SOURCE_ID", "WORKER_ID", "MODEL", "RANK", "ACCELERATOR",
+                             "UPDATED", "STEP", "LOAD", "TOPOLOGY"},
+                            rows);
   return 0;
 }
 

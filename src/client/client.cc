@@ -15,6 +15,14 @@ ClientOptions ClientOptions::FromEnvironment() {
   if (const char* address = std::getenv("MX_SERVER_ADDRESS"); address != nullptr && *address) {
     options.address = address;
   }
+  if (const char* selector = std::getenv("MX_P2P_SOURCE_SELECTOR"); selector != nullptr && *selector) {
+    auto parsed = ParseSourceSelector(selector);
+    if (parsed.ok()) {
+      options.source_selector = *parsed;
+    } else {
+      options.source_selector_error = std::string(parsed.status().message());
+    }
+  }
   return options;
 }
 
@@ -100,11 +108,18 @@ absl::StatusOr<p2p::GetMetadataResponse> Client::GetMetadata(const std::string& 
 absl::Status Client::UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
                                   uint32_t worker_rank, p2p::SourceStatus status,
                                   const CallOptions& call) const {
+  return UpdateStatus(mx_source_id, worker_id, worker_rank, status, 0.0f, call);
+}
+
+absl::Status Client::UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
+                                  uint32_t worker_rank, p2p::SourceStatus status,
+                                  float source_load, const CallOptions& call) const {
   p2p::UpdateStatusRequest request;
   request.set_mx_source_id(mx_source_id);
   request.set_worker_id(worker_id);
   request.set_worker_rank(worker_rank);
   request.set_status(status);
+  request.set_source_load(source_load);
   p2p::UpdateStatusResponse response;
   absl::Status result =
       client::RunCall(options_, call, "UpdateStatus", [&](grpc::ClientContext* context) {

@@ -1,6 +1,7 @@
 #include "mx/find_source.h"
 
 #include <algorithm>
+#include <random>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -42,9 +43,15 @@ absl::StatusOr<FoundSource> LookOnce(const Client& client, const FindSourceOptio
     if (!Compatible(options.accelerator, ref.accelerator())) continue;
     candidates.push_back(std::move(ref));
   }
-  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-    return a.updated_at() > b.updated_at();
-  });
+  SelectionContext selection;
+  selection.selector = options.selector.value_or(client.options().source_selector);
+  selection.target_id = options.target_id.empty() ? options.own_worker_id : options.target_id;
+  selection.topology = options.topology;
+  selection.random_seed = std::random_device{}();
+  OrderCandidates(selection, &candidates);
+  if (candidates.size() > static_cast<size_t>(std::max(1, options.max_candidates))) {
+    candidates.resize(static_cast<size_t>(std::max(1, options.max_candidates)));
+  }
 
   for (const auto& ref : candidates) {
     call.deadline = std::min(client.options().deadline, Remaining(deadline));

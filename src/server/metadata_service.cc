@@ -145,6 +145,8 @@ absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
     out->set_updated_at(ref.state.updated_at_ms);
     if (ref.training_step) out->set_training_step(*ref.training_step);
     if (ref.layout_signature) out->set_layout_signature(std::move(*ref.layout_signature));
+    out->mutable_topology()->insert(ref.topology.begin(), ref.topology.end());
+    out->set_source_load(ref.state.source_load);
   }
   return response;
 }
@@ -191,6 +193,7 @@ absl::StatusOr<p2p::UpdateStatusResponse> MetadataService::UpdateStatus(
   store::StatusUpdate update;
   update.status = request.status();
   update.rank = request.worker_rank();
+  update.source_load = store::ClampLoad(request.source_load());
   if (!caller.may_touch_any) update.required_owner = caller.principal;
   auto state = store_->UpdateStatus({request.mx_source_id(), request.worker_id()}, update);
   if (absl::IsNotFound(state.status())) {

@@ -246,7 +246,8 @@ absl::StatusOr<WorkerState> KubernetesStore::UpdateStatus(const WorkerKey& key,
       if (cached) continue;
       return absl::FailedPreconditionError("worker state changed");
     }
-    const WorkerState state{update.status, std::max(SystemClockMs(), head->state.updated_at_ms)};
+    const WorkerState state{update.status, std::max(SystemClockMs(), head->state.updated_at_ms),
+                            update.source_load};
     const json patch = StatusPatch(head->resource_version, state);
     auto result = client_->Call("PATCH", Path(name), &patch, kMergePatch, Info("patch", name));
     if (Retryable(result.status())) continue;

@@ -37,6 +37,8 @@ redis.call('SADD', KEYS[5], ARGV[1])
 return {'ok', state}
 )lua";
 
+// ARGV[7] is the ":<source_load>" suffix of the state ("" for load 0), so a
+// heartbeat of an old client writes exactly the two-part state it always did.
 constexpr absl::string_view kUpdateStatus = R"lua(
 local f = redis.call('HMGET', KEYS[1], 'rank', 'owner')
 if not f[1] or (ARGV[3] ~= '' and f[1] ~= ARGV[3]) then return {'notfound'} end
@@ -46,7 +48,7 @@ if ARGV[6] ~= '' and redis.call('HGET', KEYS[2], 't:' .. ARGV[1]) ~= ARGV[6] the
 end
 local t = redis.call('TIME')
 local state = string.format('%d:%d', tonumber(ARGV[2]),
-                            tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+                            tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. ARGV[7]
 redis.call('HSET', KEYS[2], 't:' .. ARGV[1], state)
 return {'ok', state}
 )lua";

@@ -204,7 +204,8 @@ class RedisStore final : public Store {
         {key.worker_id, std::to_string(static_cast<int>(update.status)),
          update.rank ? std::to_string(*update.rank) : "", update.required_owner ? "1" : "0",
          update.required_owner.value_or(""),
-         update.expected ? redis::FormatState(*update.expected) : ""});
+         update.expected ? redis::FormatState(*update.expected) : "",
+         redis::FormatLoadSuffix(update.source_load)});
     if (!outcome.ok()) return outcome.status();
     if (absl::Status s = OutcomeStatus(*outcome); !s.ok()) return s;
     return redis::ParseState(outcome->state);
