@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "mx/source_id.h"  // ComputeSourceId, CanonicalIdentityJson
 #include "mx/source_selector.h"
+#include "discovery.pb.h"
 #include "p2p.pb.h"
 
 namespace grpc {
@@ -128,6 +130,18 @@ class Client {
   absl::Status UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
                             uint32_t worker_rank, p2p::SourceStatus status, float source_load,
                             const CallOptions& call = {}) const;
+
+  // mxd's push discovery (mxd.discovery.v1.Discovery/WatchSources, see
+  // docs/discovery.md): hands each event to `on_event` until it returns
+  // false (OK), the stream ends (its status, e.g. Unimplemented from a
+  // server without the service, Unavailable when the server or its store
+  // went away, ResourceExhausted for a watcher that fell behind) or
+  // call.deadline passes (DeadlineExceeded; unset = no deadline). Not
+  // retried: watch again with the last resume_token seen.
+  absl::Status WatchSources(
+      const mxd::discovery::v1::WatchSourcesRequest& request,
+      const std::function<bool(const mxd::discovery::v1::SourceEvent&)>& on_event,
+      const CallOptions& call = {}) const;
 
   // grpc.health.v1 Check; "" asks about the whole server.
   absl::StatusOr<HealthStatus> CheckHealth(const std::string& service = "",

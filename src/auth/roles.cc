@@ -23,7 +23,7 @@ const char* RoleName(Role role) {
 
 bool RoleAllows(Role role, std::string_view method) {
   if (role == Role::kAdmin) return true;
-  if (method == "ListSources" || method == "GetMetadata") return true;
+  if (method == "ListSources" || method == "GetMetadata" || method == "WatchSources") return true;
   if (method == "PublishMetadata" || method == "UpdateStatus") return role == Role::kPublisher;
   return false;
 }

@@ -34,7 +34,7 @@ std::vector<FlagSpec> GlobalFlags() {
 
 std::vector<Command> Commands() {
   return {ListCommand(), GetCommand(), PublishCommand(), StatusCommand(), HashCommand(),
-          HealthCommand()};
+          HealthCommand(), WatchCommand()};
 }
 
 std::string MainHelp() {

@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   impl->channel = *channel;
   impl->stub = p2p::P2pService::NewStub(impl->channel);
   impl->generic = std::make_unique<grpc::GenericStub>(impl->channel);
+  impl->discovery = mxd::discovery::v1::Discovery::NewStub(impl->channel);
   return std::unique_ptr<Client>(new Client(std::move(options), std::move(impl)));
 }
 

@@ -74,6 +74,34 @@ absl::StatusOr<FoundSource> LookOnce(const Client& client, const FindSourceOptio
   return absl::NotFoundError("no usable READY source yet");
 }
 
+// Blocks until a WatchSources stream shows a usable READY candidate (OK),
+// the deadline passes, or the watch fails (Unimplemented: no such service).
+absl::Status WaitOnWatch(const Client& client, const FindSourceOptions& options,
+                         const std::string& source_id, Clock::time_point deadline) {
+  mxd::discovery::v1::WatchSourcesRequest request;
+  *request.mutable_filter()->mutable_identity() = options.identity;
+  request.mutable_filter()->set_status_filter(p2p::SOURCE_STATUS_READY);
+  request.mutable_filter()->set_worker_rank_filter(options.worker_rank);
+  CallOptions call;
+  call.deadline = Remaining(deadline);
+  bool usable = false;
+  absl::Status status = client.WatchSources(
+      request, [&](const mxd::discovery::v1::SourceEvent& event) {
+        using Event = mxd::discovery::v1::SourceEvent;
+        if (event.type() != Event::TYPE_SNAPSHOT && event.type() != Event::TYPE_ADDED &&
+            event.type() != Event::TYPE_CHANGED) {
+          return true;
+        }
+        const p2p::SourceInstanceRef& ref = event.source();
+        usable = ref.mx_source_id() == source_id && ref.worker_rank() == options.worker_rank &&
+                 (options.own_worker_id.empty() || ref.worker_id() != options.own_worker_id) &&
+                 Compatible(options.accelerator, ref.accelerator());
+        return !usable;
+      },
+      call);
+  return usable ? absl::OkStatus() : status.ok() ? absl::NotFoundError("watch ended") : status;
+}
+
 }  // namespace
 
 const google::protobuf::RepeatedPtrField<p2p::TensorDescriptor>& WorkerTensors(
@@ -92,6 +120,8 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
   const auto deadline = Clock::now() + options.timeout;
   client::Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
   absl::Status last;
+  bool watch = true;        // until the server answers UNIMPLEMENTED
+  bool after_wake = false;  // the last look followed a watch event
   for (;;) {
     auto found = LookOnce(client, options, source_id, deadline);
     if (found.ok()) return found;
@@ -99,6 +129,19 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
     const bool transient = absl::IsNotFound(last) || absl::IsUnavailable(last) ||
                            absl::IsDeadlineExceeded(last);
     if (!transient) return last;
+    if (Clock::now() >= deadline) break;
+    if (watch && !after_wake && absl::IsNotFound(last)) {
+      // Nothing usable yet: wait for the server to say something appeared
+      // instead of polling (docs/discovery.md).
+      const absl::Status woke = WaitOnWatch(client, options, source_id, deadline);
+      if (woke.ok()) {
+        after_wake = true;
+        continue;
+      }
+      if (absl::IsUnimplemented(woke)) watch = false;  // not an mxd: poll
+      if (Clock::now() >= deadline) break;
+    }
+    after_wake = false;
     const auto sleep = backoff.Next();
     if (Clock::now() + sleep >= deadline) break;
     std::this_thread::sleep_for(sleep);  // polling interval, not synchronization

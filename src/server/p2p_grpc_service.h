@@ -55,6 +55,8 @@ class P2pGrpcService final : public P2pCallbackBase {
   // calls already running have finished or `deadline` passes. True if idle.
   bool Drain(absl::Time deadline);
 
+  const Authenticator& authenticator() const { return authenticate_; }
+
  private:
   // Runs `work(caller)` where store I/O is allowed and finishes the call.
   grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context,

@@ -5,6 +5,7 @@
 #include <grpcpp/impl/server_builder_plugin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -13,6 +14,7 @@
 #include "server/authenticator.h"
 #include "server/metered_store.h"
 #include "server/token_review_call.h"
+#include "server/watch/notifying_store.h"
 #include "server/tls.h"
 #include "spdlog/spdlog.h"
 
@@ -108,6 +110,20 @@ absl::StatusOr<TokenVerifier> MakeVerifier(const ServerConfig& config,
   });
 }
 
+// mxd_watchers and mxd_watch_events_total, read from the hub at each scrape.
+void AddWatchMetrics(metrics::Registry* registry, watch::WatchHub* hub) {
+  auto* watchers = registry->AddGauge("mxd_watchers", "Open WatchSources streams.", {});
+  auto* events = registry->AddCounter("mxd_watch_events_total",
+                                      "Events queued to WatchSources streams.", {});
+  auto counted = std::make_shared<std::atomic<uint64_t>>(0);
+  registry->AddCollector([hub, watchers, events, counted] {
+    watchers->With({})->Set(static_cast<double>(hub->watchers()));
+    const uint64_t now = hub->events_delivered();
+    const uint64_t before = counted->exchange(now);
+    if (now > before) events->With({})->Increment(now - before);
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config,
@@ -119,6 +135,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   server->metrics_ = std::make_unique<ServerMetrics>(&server->registry_);
   ServerMetrics* metrics = server->metrics_.get();
   metrics->build_info->With({MX_VERSION, std::string(store->backend())})->Set(1);
+  // Writes of this replica reach watchers at once (docs/discovery.md).
+  const bool shared_store = store->MayBlock();  // network stores: other replicas write too
+  Server* raw = server.get();
+  store = std::make_unique<watch::NotifyingStore>(std::move(store), [raw](const auto& key) {
+    if (raw->hub_) raw->hub_->OnChange(key);
+  });
   server->store_ = std::make_unique<MeteredStore>(std::move(store), metrics);
   if (!authenticate && config.auth.enabled()) {
     auto verify = MakeVerifier(config, std::move(token_review), &server->tokens_,
@@ -142,6 +164,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   server->grpc_service_ = std::make_unique<P2pGrpcService>(
       server->service_.get(), server->pool_.get(), blocking, std::move(authenticate));
 
+  watch::WatchHubOptions watch_options;
+  watch_options.heartbeat_timeout = config.reaper.heartbeat_timeout;
+  watch_options.resync_interval =
+      shared_store ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
+  server->hub_ = std::make_unique<watch::WatchHub>(server->store_.get(), watch_options);
+  server->hub_->Start();
+  server->discovery_ =
+      std::make_unique<watch::DiscoveryService>(server->hub_.get(), server->grpc_service_->authenticator());
+  AddWatchMetrics(&server->registry_, server->hub_.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -152,6 +184,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>(metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
+  builder.RegisterService(server->discovery_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   server->grpc_server_ = builder.BuildAndStart();
@@ -194,6 +227,7 @@ void Server::Shutdown() {
   if (health_) health_->Stop();  // NOT_SERVING first, so balancers drain us
   if (reaper_) reaper_->Stop();
   // The HTTP listener keeps answering /readyz (503) while calls drain.
+  if (hub_) hub_->Stop();  // watchers end with UNAVAILABLE, a status clients retry on
   if (grpc_server_) {
     // Drain ourselves rather than through grpc::Server::Shutdown(deadline),
     // which also waits out idle client connections for the whole grace period.

@@ -3,7 +3,14 @@
 #include <atomic>
 #include <cstdlib>
 
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
 #include "gtest/gtest.h"
+#include "server/metadata_service.h"
+#include "server/p2p_grpc_service.h"
+#include "store/memory/memory_store.h"
 #include "mx/find_source.h"
 #include "mx/publisher.h"
 #include "test_support.h"
@@ -116,6 +123,92 @@ TEST_F(DiscoveryClientTest, TheSelectorComesFromTheEnvironmentOnlyThroughFromEnv
     ASSERT_TRUE(found.ok()) << found.status();
     EXPECT_EQ(found->worker_id, "idle");
   }
+}
+
+TEST_F(DiscoveryClientTest, FindSourceIsWokenByTheWatchWhenASourceAppears) {
+  // Polling alone would look again only after 60 s, beyond the 30 s timeout:
+  // only the watch can find a source published after the first look.
+  auto options = Options(SourceSelector::kRandom);
+  options.timeout = milliseconds(30000);
+  options.initial_poll = milliseconds(60000);
+  options.max_poll = milliseconds(60000);
+  absl::StatusOr<FoundSource> found = absl::UnknownError("not run");
+  std::thread target([&] { found = FindSource(*client_, options); });
+  // Publish once the target's watch is open (it is the only watcher).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return server_->registry().Render().find("mxd_watchers 1") != std::string::npos;
+      },
+      milliseconds(20000)));
+  PublishReady("late-seed", 0.0f);
+  target.join();
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->worker_id, "late-seed");
+}
+
+TEST_F(DiscoveryClientTest, WatchSourcesStreamsTheSnapshotAndStopsWhenTheCallbackSaysSo) {
+  PublishReady("w0", 0.25f);
+  mxd::discovery::v1::WatchSourcesRequest request;
+  request.mutable_filter()->set_status_filter(p2p::SOURCE_STATUS_READY);
+  std::vector<mxd::discovery::v1::SourceEvent> events;
+  CallOptions call;
+  call.deadline = milliseconds(20000);
+  absl::Status status = client_->WatchSources(
+      request,
+      [&](const mxd::discovery::v1::SourceEvent& event) {
+        events.push_back(event);
+        return event.type() != mxd::discovery::v1::SourceEvent::TYPE_SNAPSHOT_END;
+      },
+      call);
+  EXPECT_TRUE(status.ok()) << status;
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].source().worker_id(), "w0");
+  EXPECT_EQ(events[0].source().source_load(), 0.25f);
+  EXPECT_FALSE(events[1].resume_token().empty());
+}
+
+// A server with P2pService only, as other ModelExpress servers are.
+class P2pOnlyServer {
+ public:
+  P2pOnlyServer() : service_(&memory_, std::chrono::seconds(90), server::RequestLimits{}, false),
+                    grpc_service_(&service_, nullptr, false) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&grpc_service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~P2pOnlyServer() { server_->Shutdown(); }
+  int port() const { return port_; }
+
+ private:
+  store::MemoryStore memory_;
+  server::MetadataService service_;
+  server::P2pGrpcService grpc_service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST(DiscoveryFallbackTest, FindSourcePollsWhenTheServerHasNoWatch) {
+  P2pOnlyServer server;
+  ASSERT_NE(server.port(), 0);
+  auto client = MakeClient(server.port());
+  auto request = MakeRequest("org/model", "seed", 0);
+  request.mutable_worker()->set_status(p2p::SOURCE_STATUS_READY);
+  mxd::discovery::v1::WatchSourcesRequest watch;
+  EXPECT_TRUE(absl::IsUnimplemented(
+      client->WatchSources(watch, [](const auto&) { return true; })));
+
+  FindSourceOptions options;
+  options.identity = request.identity();
+  options.timeout = milliseconds(30000);
+  options.initial_poll = milliseconds(20);
+  options.max_poll = milliseconds(50);
+  absl::StatusOr<FoundSource> found = absl::UnknownError("not run");
+  std::thread target([&] { found = FindSource(*client, options); });
+  ASSERT_TRUE(client->Publish(request).ok());
+  target.join();
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->worker_id, "seed");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// mxctl and the discovery hints: status --load, list's LOAD and TOPOLOGY.
+// mxctl and discovery: status --load, list's LOAD and TOPOLOGY, watch.
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test_support.h"
@@ -71,6 +71,41 @@ TEST_F(MxctlDiscoveryTest, ALoadOutsideZeroToOneIsAUsageErrorAndChangesNothing) 
   }
   auto listed = Mxctl({"list", "--json", "--status", "ready"});
   EXPECT_EQ(json::parse(listed.out)["instances"].size(), 1u);  // still READY
+}
+
+TEST_F(MxctlDiscoveryTest, WatchPrintsTheSnapshotAsLinesAndAsJson) {
+  auto published = Mxctl({"publish", "--json"}, kPlacedWorker);
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  const std::string id = json::parse(published.out)["mx_source_id"];
+
+  auto human = Mxctl({"watch", "--status", "ready", "--count", "2"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_EQ(human.out.find("SNAPSHOT "), 0u) << human.out;
+  EXPECT_NE(human.out.find(id + " placed-w0 rank=0"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("SNAPSHOT_END"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("token="), std::string::npos) << human.out;
+
+  auto lines = Mxctl({"watch", "--json", "--rank", "0", "--count", "2"});
+  ASSERT_EQ(lines.exit_code, 0) << lines.err;
+  std::vector<json> events;
+  size_t start = 0;
+  for (size_t end; (end = lines.out.find('\n', start)) != std::string::npos; start = end + 1) {
+    events.push_back(json::parse(lines.out.substr(start, end - start)));
+  }
+  ASSERT_EQ(events.size(), 2u) << lines.out;
+  EXPECT_EQ(events[0]["type"], "TYPE_SNAPSHOT");
+  EXPECT_EQ(events[0]["source"]["topology"]["rack"], "r12");
+  EXPECT_EQ(events[1]["type"], "TYPE_SNAPSHOT_END");
+
+  // Resuming from the end's token prints only what came after it.
+  const std::string token = events[1]["resume_token"];
+  auto status = Mxctl({"status", id, "placed-w0", "stale"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto resumed = Mxctl({"watch", "--json", "--status", "ready", "--resume", token, "--count", "1"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const json removed = json::parse(resumed.out);
+  EXPECT_EQ(removed["type"], "TYPE_REMOVED");
+  EXPECT_EQ(removed["source"]["worker_id"], "placed-w0");
 }
 
 }  // namespace
