@@ -14,6 +14,8 @@
 
 namespace mx {
 
+namespace p2p = ::model_express::p2p;
+
 enum class SourceSelector {
   kRandom,          // "random": uniform shuffle (the default)
   kRendezvousHash,  // "rendezvous_hash": highest hash of (target id, source) first
