@@ -65,7 +65,7 @@ absl::StatusOr<SourceSelector> ParseSourceSelector(std::string_view name) {
     if (name == n.name) return n.selector;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown source selector '", name,
+      "unknown source selector '", std::string(name),
       "' (expected random, rendezvous_hash, load_aware, topology_aware or newest)"));
 }
 

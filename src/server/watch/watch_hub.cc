@@ -11,7 +11,7 @@ namespace mx::server::watch {
 namespace {
 
 std::string Id(const std::string& source_id, const std::string& worker_id) {
-  return absl::StrCat(source_id, std::string_view("\0", 1), worker_id);
+  return absl::StrCat(source_id, absl::string_view("\0", 1), worker_id);
 }
 
 std::string RandomEpoch() {
