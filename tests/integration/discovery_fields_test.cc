@@ -68,9 +68,9 @@ TEST_P(DiscoveryFieldsTest, TopologyIsReturnedByGetMetadataAndCopiedIntoEveryLis
 
   auto got = Get(sid, "w");
   ASSERT_TRUE(got.found());
-  EXPECT_EQ(std::map<std::string, std::string>(got.worker().topology().begin(),
-                                               got.worker().topology().end()),
-            kTopology);
+  const std::map<std::string, std::string> got_topology(got.worker().topology().begin(),
+                                                        got.worker().topology().end());
+  EXPECT_EQ(got_topology, kTopology);
   EXPECT_EQ(got.worker().tensor_source().tensors_size(), 4);
   EXPECT_TRUE(Get(sid, "unplaced").worker().topology().empty());
 
