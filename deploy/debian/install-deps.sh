@@ -15,7 +15,7 @@ build_packages=(
   libhiredis-dev libcurl4-openssl-dev zlib1g-dev libcpp-httplib-dev
 )
 test_packages=(
-  libgtest-dev libgmock-dev redis-server openssl python3 python3-yaml procps
+  libgtest-dev libgmock-dev redis-server redis-sentinel openssl python3 python3-yaml procps
   clang-14 libclang-rt-14-dev
 )
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "absl/strings/str_split.h"
 #include "spdlog/spdlog.h"
 
@@ -93,11 +94,9 @@ TokenFile::TokenFile(std::string path, std::chrono::milliseconds check_interval)
     : path_(std::move(path)), check_interval_(check_interval) {}
 
 absl::Status TokenFile::Reload(const Stamp& stamp) {
-  std::ifstream in(path_);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto table = ParseTokenFile(buffer.str());
+  auto text = ReadFileToString(path_, "token file");
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  auto table = ParseTokenFile(*text);
   if (!table.ok()) return table.status();
   table_ = *std::move(table);
   stamp_ = stamp;

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "absl/strings/str_replace.h"
 #include "cli/command.h"
 
@@ -95,11 +96,9 @@ absl::StatusOr<ClientOptions> OptionsFromArgs(const ParsedArgs& args,
   options.tls.server_name_override = args.Get("server-name");
   options.bearer_token = args.Get("token");
   if (args.Has("token-file")) {
-    std::ifstream in(args.Get("token-file"));
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", args.Get("token-file")));
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    options.bearer_token = std::string(absl::StripAsciiWhitespace(buffer.str()));
+    auto text = ReadFileToString(args.Get("token-file"), "token file");
+    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    options.bearer_token = std::string(absl::StripAsciiWhitespace(*text));
   }
   return options;
 }

@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 
 namespace mx::cli {
 
@@ -31,15 +32,15 @@ absl::Status FromJson(const std::string& text, google::protobuf::Message* messag
 }
 
 absl::Status ReadInput(const std::string& path, std::istream& stdin_stream, std::string* out) {
-  std::stringstream buffer;
   if (path == "-") {
+    std::stringstream buffer;
     buffer << stdin_stream.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-    buffer << in.rdbuf();
+    *out = buffer.str();
+    return absl::OkStatus();
   }
-  *out = buffer.str();
+  auto text = ReadFileToString(path);
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  *out = *std::move(text);
   return absl::OkStatus();
 }
 

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 namespace mx::client {
 namespace {

@@ -9,16 +9,15 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 
 namespace mx::client {
 namespace {
 
 absl::Status ReadFile(const std::string& what, const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  *out = buffer.str();
+  auto text = ReadFileToString(path, what);
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  *out = *std::move(text);
   return absl::OkStatus();
 }
 

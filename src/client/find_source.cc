@@ -6,7 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 namespace mx {
 namespace {
@@ -118,7 +118,7 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
   }
   const std::string source_id = ComputeSourceId(options.identity);
   const auto deadline = Clock::now() + options.timeout;
-  client::Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
+  Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
   absl::Status last;
   bool watch = true;        // until the server answers UNIMPLEMENTED
   bool after_wake = false;  // the last look followed a watch event

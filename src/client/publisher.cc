@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 namespace mx {
 
@@ -72,7 +72,7 @@ bool SourcePublisher::Sleep(std::chrono::milliseconds duration, bool healthy) {
 
 void SourcePublisher::Run() {
   std::mt19937_64 rng(std::random_device{}());
-  client::Backoff backoff(options_.initial_backoff,
+  Backoff backoff(options_.initial_backoff,
                           std::min(options_.max_backoff, options_.heartbeat_interval), 2.0,
                           options_.jitter);
   CallOptions call;
@@ -129,7 +129,7 @@ void SourcePublisher::Run() {
     std::chrono::milliseconds wait;
     if (result.ok() || rejected) {
       backoff.Reset();
-      wait = client::Jittered(options_.heartbeat_interval, options_.jitter, &rng);
+      wait = Jittered(options_.heartbeat_interval, options_.jitter, &rng);
     } else if (republish_now) {
       wait = std::chrono::milliseconds(0);
     } else {

@@ -1,9 +1,10 @@
 #include "common/json_text.h"
 
+#include "common/hex.h"
+
 namespace mx {
 
 void AppendJsonString(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
@@ -17,8 +18,7 @@ void AppendJsonString(std::string_view s, std::string* out) {
       default:
         if (c < 0x20) {
           out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xf]);
+          AppendHexByte(c, HexCase::kLower, out);
         } else {
           out->push_back(static_cast<char>(c));
         }

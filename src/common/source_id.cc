@@ -2,9 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <map>
 #include <string_view>
 
+#include "common/hex.h"
 #include "common/json_text.h"
 
 namespace mx {
@@ -80,13 +82,9 @@ std::string ComputeSourceId(const SourceIdentity& identity) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   EVP_Digest(json.data(), json.size(), digest, &digest_len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned int i = 0; i < 8 && i < digest_len; ++i) {
-    id.push_back(kHex[digest[i] >> 4]);
-    id.push_back(kHex[digest[i] & 0xf]);
-  }
-  return id;
+  // The id is the first 8 bytes of the digest, as 16 lowercase hex digits.
+  return ToHex(std::string_view(reinterpret_cast<const char*>(digest),
+                                std::min<unsigned int>(8, digest_len)));
 }
 
 }  // namespace mx

@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -112,11 +113,9 @@ Apply Boolean(std::function<void(ServerConfig*, bool)> set) {
 }
 
 absl::Status ReadSecretFile(const std::string& path, std::string* out) {
-  std::ifstream in{std::string(path)};
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read file ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  *out = std::string(absl::StripTrailingAsciiWhitespace(buffer.str()));
+  auto text = ReadFileToString(path, "file");
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  *out = std::string(absl::StripTrailingAsciiWhitespace(*text));
   return absl::OkStatus();
 }
 
@@ -196,7 +195,8 @@ const std::vector<Option>& Options() {
       {"log-format", {"MX_LOG_FORMAT"}, "text", "text or json (one JSON object per line)",
        OneOf([](ServerConfig* c) { return &c->log_format; }, {"text", "json"})},
       {"redis-url", {"REDIS_URL", "MX_REDIS_URL"}, "",
-       "redis://[user:password@]host:port[/db]; wins over --redis-host/--redis-port/--redis-db",
+       "redis://[user:password@]host:port[/db]; wins over --redis-host/--redis-port/--redis-db; "
+       "or redis-sentinel://[user:password@]s1[:port],s2[:port],.../master-name[/db]",
        Text([](ServerConfig* c) { return &c->redis_url; })},
       {"redis-host", {"MX_REDIS_HOST", "REDIS_HOST"}, "localhost", "Redis host",
        Text([](ServerConfig* c) { return &c->store.redis.host; })},
@@ -216,6 +216,47 @@ const std::vector<Option>& Options() {
       {"redis-key-prefix", {"MX_REDIS_KEY_PREFIX"}, "mx",
        "prefix of every Redis key (several deployments on one Redis)",
        Text([](ServerConfig* c) { return &c->store.redis.key_prefix; })},
+      {"redis-sentinels", {"MX_REDIS_SENTINELS"}, "",
+       "host[:port],... of Redis Sentinels (port 26379 by default); the primary of "
+       "--redis-master-name is asked from them and followed across failovers (same as "
+       "--redis-url=redis-sentinel://...)",
+       Text([](ServerConfig* c) { return &c->redis_sentinels; })},
+      {"redis-master-name", {"MX_REDIS_MASTER_NAME"}, "",
+       "Sentinel master name of the Redis primary (with --redis-sentinels)",
+       Text([](ServerConfig* c) { return &c->store.redis.master_name; })},
+      {"redis-sentinel-password-file", {"MX_REDIS_SENTINEL_PASSWORD_FILE"}, "",
+       "file holding the password of the sentinels themselves (env MX_REDIS_SENTINEL_PASSWORD "
+       "also works); never logged",
+       [](const std::string& v, ServerConfig* c) {
+         return v.empty() ? absl::OkStatus()
+                          : ReadSecretFile(v, &c->store.redis.sentinel_password);
+       }},
+      {"redis-min-replica-acks", {"MX_REDIS_MIN_REPLICA_ACKS"}, "0",
+       "a write succeeds only after this many Redis replicas acknowledged it (WAIT); "
+       "otherwise UNAVAILABLE saying it was not replicated",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.redis.min_replica_acks = static_cast<int>(v);
+       }, 0, 64)},
+      {"redis-replica-ack-timeout-ms", {"MX_REDIS_REPLICA_ACK_TIMEOUT_MS"}, "1000",
+       "how long a write waits for --redis-min-replica-acks replicas",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.redis.replica_ack_timeout = std::chrono::milliseconds(v);
+       }, 1, 60000)},
+      {"redis-pool-size", {"MX_REDIS_POOL_SIZE"}, "0",
+       "Redis connections shared by store calls (0: as many as --store-threads); health "
+       "checks use one more of their own",
+       Integer([](ServerConfig* c, int64_t v) { c->redis_pool_size = static_cast<int>(v); }, 0,
+               1024)},
+      {"redis-connect-timeout-ms", {"MX_REDIS_CONNECT_TIMEOUT_MS"}, "1000",
+       "timeout of one connection attempt to Redis or a sentinel",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.redis.connect_timeout = std::chrono::milliseconds(v);
+       }, 1, 60000)},
+      {"redis-command-timeout-ms", {"MX_REDIS_COMMAND_TIMEOUT_MS"}, "1000",
+       "timeout of one Redis command (WAIT gets --redis-replica-ack-timeout-ms on top)",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.redis.command_timeout = std::chrono::milliseconds(v);
+       }, 1, 60000)},
       {"k8s-api-url", {"MX_K8S_API_URL"}, "",
        "Kubernetes API server URL (empty: in-cluster from KUBERNETES_SERVICE_HOST/_PORT)",
        Text([](ServerConfig* c) { return &c->store.kubernetes.api_url; })},
@@ -253,6 +294,23 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
       }
     }
   }
+  if (config->store.redis.sentinel_password.empty()) {
+    if (auto it = env.find("MX_REDIS_SENTINEL_PASSWORD"); it != env.end()) {
+      config->store.redis.sentinel_password = it->second;
+    }
+  }
+  config->store.redis.pool_size =
+      config->redis_pool_size > 0 ? config->redis_pool_size : config->store_threads;
+  if (!config->redis_sentinels.empty()) {
+#ifdef MX_WITH_REDIS
+    auto sentinels = store::ParseSentinelList(config->redis_sentinels);
+    if (!sentinels.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--redis-sentinels: ", sentinels.status().message()));
+    }
+    config->store.redis.sentinels = *std::move(sentinels);
+#endif
+  }
   if (!config->redis_url.empty()) {
 #ifdef MX_WITH_REDIS
     auto parsed = store::ParseRedisUrl(config->redis_url, config->store.redis);
@@ -260,11 +318,24 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
       return absl::InvalidArgumentError(absl::StrCat("--redis-url: ", parsed.status().message()));
     }
     config->store.redis = *parsed;
+    if (!config->redis_sentinels.empty() && config->store.redis.sentinels.empty()) {
+      return absl::InvalidArgumentError(
+          "--redis-sentinels and a redis:// --redis-url contradict each other");
+    }
 #else
     if (config->store.backend == "redis") {
       return absl::InvalidArgumentError("--redis-url given but this mxd has no redis store");
     }
 #endif
+  }
+  if (config->store.backend == "redis") {
+    const auto& r = config->store.redis;
+    if (!r.sentinels.empty() && r.master_name.empty()) {
+      return absl::InvalidArgumentError("--redis-sentinels needs --redis-master-name");
+    }
+    if (r.sentinels.empty() && !r.master_name.empty()) {
+      return absl::InvalidArgumentError("--redis-master-name needs --redis-sentinels");
+    }
   }
   if (config->metrics_listen == "0") config->metrics_listen.clear();
   if (!config->metrics_listen.empty() && config->metrics_listen.find(':') == std::string::npos) {
@@ -383,7 +454,19 @@ std::string DescribeConfig(const ServerConfig& c) {
       " metrics=", c.metrics_listen.empty() ? "off" : c.metrics_listen);
   if (c.store.backend == "redis") {
     const auto& r = c.store.redis;
-    absl::StrAppend(&out, " redis=", r.host, ":", r.port, "/", r.db, " redis_user=",
+    if (r.sentinels.empty()) {
+      absl::StrAppend(&out, " redis=", r.host, ":", r.port, "/", r.db);
+    } else {
+      absl::StrAppend(&out, " redis_sentinels=",
+                      absl::StrJoin(r.sentinels, ",",
+                                    [](std::string* o, const store::RedisHostPort& h) {
+                                      absl::StrAppend(o, h.host, ":", h.port);
+                                    }),
+                      " redis_master=", r.master_name, " redis_db=", r.db,
+                      " redis_sentinel_password=", r.sentinel_password.empty() ? "unset" : "set");
+    }
+    absl::StrAppend(&out, " redis_pool=", r.pool_size, "+1 redis_min_replica_acks=",
+                    r.min_replica_acks, " redis_user=",
                     r.username.empty() ? "(none)" : r.username,
                     " redis_password=", r.password.empty() ? "unset" : "set",
                     " redis_key_prefix=", r.key_prefix);

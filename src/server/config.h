@@ -37,6 +37,8 @@ struct ServerConfig {
   std::string listen = "0.0.0.0:8001";
   store::StoreConfig store;
   std::string redis_url;  // when set, wins over host/port/db/credentials
+  std::string redis_sentinels;  // host[:port],...; parsed into store.redis.sentinels
+  int redis_pool_size = 0;      // 0: store_threads
   ReaperConfig reaper;
   int64_t max_message_bytes = 256LL << 20;
   int max_concurrent_streams = 1024;  // per HTTP/2 connection

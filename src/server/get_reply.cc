@@ -19,7 +19,7 @@ grpc::Slice SharedSlice(const std::shared_ptr<const store::WorkerRecord>& record
 
 // The legacy tensor list of `encoded`: the copy a reply in flight already
 // made, or a new one.
-std::shared_ptr<const std::string> SharedLegacy(const store::EncodedReply& encoded,
+std::shared_ptr<const std::string> SharedLegacy(const EncodedReply& encoded,
                                                 RecentLegacyLists* recent) {
   {
     absl::MutexLock lock(&encoded.legacy_mu);
@@ -58,7 +58,7 @@ void RecentLegacyLists::Keep(std::shared_ptr<const std::string> bytes) {
 grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored, RecentLegacyLists* recent) {
   const std::shared_ptr<const store::WorkerRecord>& record = stored.record;
   const bool cached = record->encoded != nullptr;
-  const std::shared_ptr<const store::EncodedReply> encoded =
+  const std::shared_ptr<const EncodedReply> encoded =
       cached ? record->encoded : EncodeReply(*record);
   const std::string& blob = record->worker.nixl_metadata();  // "" unless set
 

@@ -83,23 +83,23 @@ void AppendAsLegacy(const std::string& entries, std::string* out) {
   }
 }
 
-std::string EntriesOf(const store::EncodedReply& encoded) {
+std::string EntriesOf(const EncodedReply& encoded) {
   return encoded.tensor_entries == 0 ? std::string()
                                      : encoded.worker_payload.substr(encoded.tensor_entries);
 }
 
 }  // namespace
 
-std::shared_ptr<const store::EncodedReply> EncodeReply(const store::WorkerRecord& record) {
+std::shared_ptr<const EncodedReply> EncodeReply(const store::WorkerRecord& record) {
   return EncodeReply(record.source_id, record.worker_id, record.identity, record.worker);
 }
 
-void LegacyTensors(const store::EncodedReply& encoded, std::string* out) {
+void LegacyTensors(const EncodedReply& encoded, std::string* out) {
   out->clear();
   AppendAsLegacy(EntriesOf(encoded), out);
 }
 
-size_t LegacyTensorsSize(const store::EncodedReply& encoded) {
+size_t LegacyTensorsSize(const EncodedReply& encoded) {
   // Same lengths, same one-byte tags: unless an entry is not a tensor.
   const size_t size = encoded.tensor_entries == 0
                           ? 0
@@ -107,7 +107,7 @@ size_t LegacyTensorsSize(const store::EncodedReply& encoded) {
   return size;
 }
 
-bool WriteLegacyTensors(const store::EncodedReply& encoded, char* out) {
+bool WriteLegacyTensors(const EncodedReply& encoded, char* out) {
   if (encoded.tensor_entries == 0) return true;
   const std::string& in = encoded.worker_payload;
   const size_t begin = encoded.tensor_entries;
@@ -141,11 +141,11 @@ p2p::WorkerMetadata ReplyWorker(const store::WorkerRecord& record) {
   return worker;
 }
 
-std::shared_ptr<const store::EncodedReply> EncodeReply(const std::string& source_id,
+std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
                                                        const std::string& worker_id,
                                                        const p2p::SourceIdentity& identity,
                                                        const p2p::WorkerMetadata& w) {
-  auto encoded = std::make_shared<store::EncodedReply>();
+  auto encoded = std::make_shared<EncodedReply>();
 
   p2p::WorkerMetadata head;  // the small fields only
   head.set_worker_rank(w.worker_rank());

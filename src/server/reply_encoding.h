@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "server/encoded_reply.h"
 #include "store/record.h"
 
 namespace mx::server {
@@ -20,18 +21,18 @@ namespace mx::server {
 //                    `tensors` copy is made per reply (LegacyTensors), which
 //                    halves what a stored worker costs;
 //   reply_tail     = GetMetadataResponse mx_source_id, worker_id, identity.
-std::shared_ptr<const store::EncodedReply> EncodeReply(const store::WorkerRecord& record);
-std::shared_ptr<const store::EncodedReply> EncodeReply(
+std::shared_ptr<const EncodedReply> EncodeReply(const store::WorkerRecord& record);
+std::shared_ptr<const EncodedReply> EncodeReply(
     const std::string& source_id, const std::string& worker_id,
     const model_express::p2p::SourceIdentity& identity,
     const model_express::p2p::WorkerMetadata& worker);
 
 // The tensors of `encoded` (none for artifact sources) re-tagged as the
 // legacy WorkerMetadata.tensors field, written to `out` (resized).
-void LegacyTensors(const store::EncodedReply& encoded, std::string* out);
+void LegacyTensors(const EncodedReply& encoded, std::string* out);
 // The size LegacyTensors() writes, and a version writing to a buffer of it.
-size_t LegacyTensorsSize(const store::EncodedReply& encoded);
-bool WriteLegacyTensors(const store::EncodedReply& encoded, char* out);
+size_t LegacyTensorsSize(const EncodedReply& encoded);
+bool WriteLegacyTensors(const EncodedReply& encoded, char* out);
 
 // The worker as a GetMetadata reply shows it (both tensor lists filled,
 // status/updated_at unset): decoded from record.encoded when set (compact

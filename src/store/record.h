@@ -8,8 +8,11 @@
 #include <optional>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "p2p.pb.h"
+
+namespace mx::server {
+struct EncodedReply;  // server/encoded_reply.h: a reply cache stores keep opaque
+}  // namespace mx::server
 
 namespace mx::store {
 
@@ -24,22 +27,6 @@ struct WorkerKey {
   friend bool operator==(const WorkerKey& a, const WorkerKey& b) {
     return a.source_id == b.source_id && a.worker_id == b.worker_id;
   }
-};
-
-// Wire bytes of the immutable part of a worker's GetMetadata reply, encoded
-// once when the record is published so each read copies nothing (see
-// server/get_reply.h for the layout). Derived data, never stored by a
-// backend: records without it (e.g. decoded from Redis) are encoded per read.
-struct EncodedReply {
-  std::string worker_head;     // small WorkerMetadata fields, ends with nixl tag+length
-  std::string worker_payload;  // the tensor_source or artifact_source field
-  size_t tensor_entries = 0;   // where tensor_source's entries start in worker_payload
-  std::string reply_tail;      // GetMetadataResponse mx_source_id, worker_id, identity
-
-  // The legacy `tensors` copy, shared by the replies in flight and freed
-  // with the last of them, so an idle record holds its tensors only once.
-  mutable absl::Mutex legacy_mu;
-  mutable std::weak_ptr<const std::string> legacy ABSL_GUARDED_BY(legacy_mu);
 };
 
 // The part of a worker that only PublishMetadata changes. Immutable once
@@ -63,7 +50,7 @@ struct WorkerRecord {
   // ("compact" records, made by mxd for in-process stores: the parsed form
   // costs ~3x the wire bytes); server/reply_encoding.h ReplyWorker() reads
   // either form. Network stores never receive compact records.
-  std::shared_ptr<const EncodedReply> encoded;
+  std::shared_ptr<const server::EncodedReply> encoded;
 };
 
 // The part of a worker that heartbeats and the reaper change.

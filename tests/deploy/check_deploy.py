@@ -61,7 +61,8 @@ class Manifests(unittest.TestCase):
         # Cluster-service variants: the ConfigMap store (top level, once its
         # manifests are listed) and the Redis store.
         cls.variants = {"configmap-store": render(k8s),
-                        "redis-store": render(os.path.join(k8s, "redis-store"))}
+                        "redis-store": render(os.path.join(k8s, "redis-store")),
+                        "redis-sentinel": render(os.path.join(k8s, "redis-sentinel"))}
         cls.cluster = cls.variants["redis-store"]
         cls.sidecar = render(os.path.join(k8s, "sidecar"))
         cls.all = list(cls.variants.values()) + [cls.sidecar]
@@ -176,6 +177,31 @@ class Manifests(unittest.TestCase):
         for k in mxd.get("environment", {}):
             self.assertIn(k, self.envs, k)
         self.assertIn("redis", compose["services"])
+
+    def test_sentinel_compose_file_uses_real_flags_and_envs(self):
+        with open(os.path.join(DEPLOY, "compose-sentinel.yaml")) as f:
+            compose = yaml.safe_load(f)
+        mxds = [s for name, s in compose["services"].items() if name.startswith("mxd")]
+        self.assertEqual(len(mxds), 2)
+        for mxd in mxds:
+            for a in mxd.get("command", []):
+                self.assertIn(re.match(r"--([a-z0-9-]+)", a).group(1), self.flags, a)
+            for k in mxd.get("environment", {}):
+                self.assertIn(k, self.envs, k)
+            self.assertIn("MX_REDIS_SENTINELS", mxd["environment"])
+        sentinels = [n for n in compose["services"] if n.startswith("sentinel-")]
+        self.assertEqual(len(sentinels), 3)
+
+    def test_sentinel_overlay_points_mxd_at_the_sentinels_not_a_fixed_redis(self):
+        docs = self.variants["redis-sentinel"]
+        for _, c in self.mxd_containers(docs):
+            env = {e["name"] for e in c.get("env", [])}
+            self.assertIn("MX_REDIS_SENTINELS", env)
+            self.assertIn("MX_REDIS_MASTER_NAME", env)
+            self.assertNotIn("MX_REDIS_HOST", env)
+        names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+        self.assertNotIn(("Deployment", "mxd-redis"), names)
+        self.assertIn(("StatefulSet", "mxd-redis-sentinel"), names)
 
     def test_dockerfile_is_multi_stage_debian_12_and_non_root(self):
         with open(os.path.join(DEPLOY, "Dockerfile")) as f:

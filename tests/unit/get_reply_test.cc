@@ -225,7 +225,7 @@ namespace {
 TEST_F(GetReplyTest, RepliesInFlightShareOneLegacyCopyThatDiesWithTheLast) {
   PublishBoth(Request(100));
   auto stored = compact_.Find(get_);
-  const store::EncodedReply& encoded = *stored->record->encoded;
+  const server::EncodedReply& encoded = *stored->record->encoded;
   auto legacy_of = [](const grpc::ByteBuffer& reply) {
     std::vector<grpc::Slice> slices;
     EXPECT_TRUE(reply.Dump(&slices).ok());
@@ -252,7 +252,7 @@ namespace {
 TEST_F(GetReplyTest, RecentlyServedLegacyListsOutliveTheirRepliesWithinTheBudget) {
   PublishBoth(Request(100));
   auto first = compact_.Find(get_);
-  auto expired = [](const store::EncodedReply& e) {
+  auto expired = [](const server::EncodedReply& e) {
     absl::MutexLock lock(&e.legacy_mu);
     return e.legacy.expired();
   };

@@ -13,6 +13,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/backoff.h"
+#include "common/file_util.h"
 #include "store/kubernetes/curl_util.h"
 
 namespace mx::k8s {
@@ -54,14 +56,9 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
                         static_cast<int64_t>(st.st_ino) * 131;
   absl::MutexLock lock(&token_mu_);
   if (force_reload || stamp != token_stamp_) {
-    std::ifstream in(options_.token_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      return absl::UnauthenticatedError(
-          absl::StrCat("kubernetes token file ", options_.token_file, " cannot be read"));
-    }
-    token_ = std::string(absl::StripAsciiWhitespace(text.str()));
+    auto text = ReadFileToString(options_.token_file, "kubernetes token file");
+    if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+    token_ = std::string(absl::StripAsciiWhitespace(*text));
     token_stamp_ = stamp;
   }
   return token_;
@@ -127,10 +124,9 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
   std::string payload;
   if (body != nullptr) payload = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string url = options_.base_url + path;
-  thread_local std::mt19937 rng(std::random_device{}());
   absl::Status last;
   bool reauthenticated = false;
-  auto backoff = options_.initial_backoff;
+  Backoff backoff(options_.initial_backoff, options_.max_backoff, 2.0, 0.5);
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
     std::chrono::milliseconds server_wait{0};
     auto token = Token(/*force_reload=*/false);
@@ -160,11 +156,7 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
       last = reply.status();
     }
     if (attempt == options_.max_attempts) break;
-    std::uniform_real_distribution<double> jitter(0.5, 1.5);
-    std::this_thread::sleep_for(std::max(
-        server_wait,
-        std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(rng))));
-    backoff = std::min(options_.max_backoff, backoff * 2);
+    std::this_thread::sleep_for(std::max(server_wait, backoff.Next()));
   }
   return absl::UnavailableError(absl::StrCat(last.message(), " (gave up after ",
                                              options_.max_attempts, " attempts)"));

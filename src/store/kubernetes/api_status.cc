@@ -1,6 +1,7 @@
 // HTTP status + metav1.Status body -> absl::Status, in one place.
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/hex.h"
 #include "store/kubernetes/api_client.h"
 
 namespace mx::k8s {
@@ -65,7 +66,6 @@ absl::Status StatusFromResponse(long code, std::string_view body, const RequestI
 }
 
 std::string UrlEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(text.size() * 3);
   for (unsigned char c : text) {
@@ -73,8 +73,7 @@ std::string UrlEncode(std::string_view text) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
+      AppendHexByte(c, HexCase::kUpper, &out);
     }
   }
   return out;

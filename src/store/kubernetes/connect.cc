@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "spdlog/spdlog.h"
 #include "store/kubernetes/kubernetes_store.h"
 #include "store/kubernetes/kubernetes_store_impl.h"
@@ -21,11 +22,10 @@ std::string Env(const EnvLookup& env, const char* name) {
   return value ? std::string(absl::StripAsciiWhitespace(*value)) : "";
 }
 
+// Empty when the file is missing or unreadable: these are optional defaults.
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return in ? std::string(absl::StripAsciiWhitespace(text.str())) : "";
+  auto text = ReadFileToString(path);
+  return text.ok() ? std::string(absl::StripAsciiWhitespace(*text)) : "";
 }
 
 }  // namespace

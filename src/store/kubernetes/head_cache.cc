@@ -1,8 +1,7 @@
 #include "store/kubernetes/head_cache.h"
 
-#include <random>
-
 #include "absl/strings/str_cat.h"
+#include "common/backoff.h"
 #include "spdlog/spdlog.h"
 
 namespace mx::store::kube {
@@ -10,10 +9,10 @@ namespace {
 
 using nlohmann::json;
 
+// 100 ms doubling to 5 s, each scaled into [0.5, 1.0] of that.
 absl::Duration Backoff(int failures) {
-  thread_local std::mt19937 rng(std::random_device{}());
-  const double base = std::min(5000.0, 100.0 * (1 << std::min(failures, 6)));
-  return absl::Milliseconds(base * std::uniform_real_distribution<double>(0.5, 1.0)(rng));
+  const int base_ms = std::min(5000, 100 * (1 << std::min(failures, 6)));
+  return absl::FromChrono(Jittered(std::chrono::milliseconds(base_ms * 3 / 4), 1.0 / 3));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/backoff.h"
 #include "store/memory/memory_store.h"
 
 namespace mx::store::kube {
@@ -47,10 +48,9 @@ k8s::RequestInfo KubernetesStore::Info(const char* verb, const std::string& name
 }
 
 void KubernetesStore::Backoff(int attempt) {
-  thread_local std::mt19937 rng(std::random_device{}());
+  // Uniform in (0, cap]: losers of a race spread out instead of colliding again.
   const int cap = std::min(200, 5 << std::min(attempt, 6));
-  std::this_thread::sleep_for(
-      std::chrono::milliseconds(std::uniform_int_distribution<int>(1, cap)(rng)));
+  std::this_thread::sleep_for(Jittered(std::chrono::milliseconds(cap / 2), 1.0));
 }
 
 absl::StatusOr<KubernetesStore::Current> KubernetesStore::CurrentHead(const std::string& name,

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/hex.h"
 #include "store/kubernetes/object_codec.h"
 
 namespace mx::store::kube {
@@ -28,8 +29,7 @@ bool IsLowerHexOrDigit(const std::string& s) {
 std::string Sha256Hex(const std::string& bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(
-      std::string(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  return ToHex(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 std::string WorkerSelector() {

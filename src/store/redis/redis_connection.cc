@@ -117,6 +117,14 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisConnection::Pipeline(
       return absl::UnavailableError(absl::StrCat("redis: ", why));
     }
     replies.emplace_back(static_cast<redisReply*>(reply));
+    const redisReply* r = replies.back().get();
+    // READONLY: this server was demoted to a replica (a failover happened).
+    // The connection is done for; dropping it makes the pool look for the
+    // primary again.
+    if (r->type == REDIS_REPLY_ERROR &&
+        absl::StartsWith(absl::string_view(r->str, r->len), "READONLY")) {
+      broken_ = true;
+    }
   }
   return replies;
 }

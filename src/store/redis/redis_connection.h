@@ -47,7 +47,8 @@ class RedisConnection {
   absl::StatusOr<ReplyPtr> CommandWithTimeout(const std::vector<absl::string_view>& args,
                                               std::chrono::milliseconds timeout);
 
-  // True after a transport failure: the connection must be dropped.
+  // True after a transport failure or a READONLY answer (the server is no
+  // longer a primary): the connection must be dropped.
   bool broken() const { return broken_; }
 
   // True when the peer closed the socket or sent unsolicited bytes while the

@@ -1,22 +1,18 @@
 #include "store/redis/redis_keys.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/hex.h"
 
 namespace mx::store::redis {
 namespace {
-
-constexpr char kHex[] = "0123456789ABCDEF";
 
 bool IsPlain(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          c == '.' || c == '_' || c == '-';
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;  // lowercase is never produced, so never accepted
-}
+// Lowercase is never produced, so never accepted.
+int HexValue(char c) { return HexDigitValue(c, HexCase::kUpper); }
 
 }  // namespace
 
@@ -28,8 +24,7 @@ std::string EscapeId(absl::string_view id) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
+      AppendHexByte(c, HexCase::kUpper, &out);
     }
   }
   return out;

@@ -2,6 +2,10 @@
 
 #include <openssl/sha.h>
 
+#include <string_view>
+
+#include "common/hex.h"
+
 namespace mx::store::redis {
 namespace {
 
@@ -71,13 +75,8 @@ return {'ok'}
 Script Make(absl::string_view name, absl::string_view body) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char b : digest) {
-    hex.push_back(kHex[b >> 4]);
-    hex.push_back(kHex[b & 0xF]);
-  }
-  return Script{name, body, hex};
+  return Script{name, body, ToHex(std::string_view(reinterpret_cast<const char*>(digest),
+                                                   sizeof(digest)))};
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "store/redis/redis_codec.h"
 #include "store/redis/redis_keys.h"
 #include "store/redis/redis_pool.h"
+#include "store/redis/redis_primary.h"
 #include "store/redis/redis_scripts.h"
 
 namespace mx::store {
@@ -86,7 +87,10 @@ absl::Status OutcomeStatus(const Outcome& outcome) {
 class RedisStore final : public Store {
  public:
   explicit RedisStore(const RedisOptions& options)
-      : keys_(options.key_prefix), pool_(options) {}
+      : keys_(options.key_prefix),
+        locator_(std::make_shared<redis::PrimaryLocator>(options)),
+        pool_(options, locator_, options.pool_size),
+        health_pool_(options, locator_, 1, /*back_off=*/false) {}
 
   std::string_view backend() const override { return "redis"; }
   bool MayBlock() const override { return true; }
@@ -105,10 +109,24 @@ class RedisStore final : public Store {
     return seconds * 1000 + micros / 1000;
   }
 
+  // On a connection of its own: traffic holding every pooled connection
+  // never makes the store look unhealthy. In sentinel mode it asks ROLE,
+  // so a primary demoted behind mxd's back is noticed within one poll.
   absl::Status CheckHealth() override {
-    auto lease = pool_.Acquire();
+    auto lease = health_pool_.Acquire();
     if (!lease.ok()) return lease.status();
     const auto timeout = std::min(pool_.options().command_timeout, std::chrono::milliseconds(500));
+    if (locator_->uses_sentinel()) {
+      auto role = redis::ReadRole(**lease);
+      if (!role.ok()) return role.status();
+      if (*role != "master") {
+        locator_->Invalidate(lease->generation());
+        return absl::UnavailableError(
+            absl::StrCat("redis: the server mxd writes to is no longer a primary (ROLE says ",
+                         *role, ")"));
+      }
+      return absl::OkStatus();
+    }
     auto reply = (*lease)->CommandWithTimeout({"PING"}, timeout);
     if (!reply.ok()) return reply.status();
     if ((*reply)->type == REDIS_REPLY_ERROR) {
@@ -315,7 +333,38 @@ class RedisStore final : public Store {
     if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR) {
       return redis::ErrorReplyStatus(absl::StrCat("script ", script.name), Str(reply->get()));
     }
+    // Only a script that wrote ("ok") waits; a refusal changed nothing.
+    const redisReply* r = reply.ok() ? reply->get() : nullptr;
+    if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        IsString(r->element[0]) && Str(r->element[0]) == "ok") {
+      if (absl::Status s = WaitForReplicas(**lease); !s.ok()) return s;
+    }
     return reply;
+  }
+
+  // With min_replica_acks > 0: WAIT until that many replicas acknowledged
+  // every write of this connection so far, or Unavailable saying the write
+  // was not replicated (it may still be on the primary; publishing again is
+  // safe, every write is an idempotent upsert or compare-and-set).
+  absl::Status WaitForReplicas(RedisConnection& connection) {
+    const RedisOptions& o = pool_.options();
+    if (o.min_replica_acks <= 0) return absl::OkStatus();
+    const std::string want = std::to_string(o.min_replica_acks);
+    const std::string timeout = std::to_string(o.replica_ack_timeout.count());
+    auto reply =
+        connection.CommandWithTimeout({"WAIT", want, timeout},
+                                      o.command_timeout + o.replica_ack_timeout);
+    if (!reply.ok()) return reply.status();
+    const redisReply* r = reply->get();
+    if (r->type == REDIS_REPLY_ERROR) return redis::ErrorReplyStatus("WAIT", Str(r));
+    if (r->type != REDIS_REPLY_INTEGER) return Malformed("WAIT");
+    if (r->integer < o.min_replica_acks) {
+      return absl::UnavailableError(absl::StrCat(
+          "redis: the write was not replicated: ", r->integer, " of ", o.min_replica_acks,
+          " required replicas acknowledged it within ", o.replica_ack_timeout.count(),
+          " ms; it may be lost in a failover, retry"));
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<Outcome> EvalOutcome(const Script& script, const std::vector<std::string>& keys,
@@ -327,7 +376,9 @@ class RedisStore final : public Store {
   }
 
   const KeySpace keys_;
+  const std::shared_ptr<redis::PrimaryLocator> locator_;
   RedisPool pool_;
+  RedisPool health_pool_;  // one connection, for CheckHealth() only
 };
 
 // Writes the layout version on an empty prefix; refuses another version.
@@ -357,8 +408,17 @@ absl::Status CheckFormat(RedisConnection& connection, const KeySpace& keys) {
 
 absl::StatusOr<std::unique_ptr<Store>> ConnectRedisStore(const RedisOptions& options) {
   if (absl::Status s = redis::ValidateKeyPrefix(options.key_prefix); !s.ok()) return s;
-  if (options.port <= 0 || options.port > 65535) {
+  if (options.sentinels.empty() && (options.port <= 0 || options.port > 65535)) {
     return absl::InvalidArgumentError(absl::StrCat("redis port ", options.port, " is out of range"));
+  }
+  if (!options.sentinels.empty() && options.master_name.empty()) {
+    return absl::InvalidArgumentError("redis sentinels given without a master name");
+  }
+  if (options.min_replica_acks < 0) {
+    return absl::InvalidArgumentError("redis min replica acks must be >= 0");
+  }
+  if (options.min_replica_acks > 0 && options.replica_ack_timeout.count() <= 0) {
+    return absl::InvalidArgumentError("redis replica ack timeout must be positive");
   }
   if (options.db < 0) return absl::InvalidArgumentError("redis db index must be >= 0");
   if (options.pool_size < 1) return absl::InvalidArgumentError("redis pool size must be >= 1");
@@ -367,9 +427,13 @@ absl::StatusOr<std::unique_ptr<Store>> ConnectRedisStore(const RedisOptions& opt
   }
   // One connection of its own, so an AUTH failure keeps its status here
   // (the pool reports every failure as Unavailable).
-  auto connection = RedisConnection::Open(options);
+  // In sentinel mode this asks the sentinels and checks ROLE.
+  redis::PrimaryLocator locator(options);
+  auto connection = locator.Connect();
   if (!connection.ok()) return connection.status();
-  if (absl::Status s = CheckFormat(**connection, KeySpace(options.key_prefix)); !s.ok()) return s;
+  if (absl::Status s = CheckFormat(*connection->first, KeySpace(options.key_prefix)); !s.ok()) {
+    return s;
+  }
   return std::make_unique<RedisStore>(options);
 }
 

@@ -2,7 +2,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace mx::store {
 namespace {
@@ -32,19 +34,77 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_vie
   return out;
 }
 
+// "host[:port]" or "[v6][:port]"; a missing port leaves out->port as is.
+absl::Status ParseHostPort(absl::string_view hostport, RedisHostPort* out) {
+  absl::string_view port_text;
+  if (absl::StartsWith(hostport, "[")) {  // [v6]:port
+    const size_t close = hostport.find(']');
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("REDIS_URL: unclosed '[' in the host");
+    }
+    out->host = std::string(hostport.substr(1, close - 1));
+    absl::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return absl::InvalidArgumentError("REDIS_URL: junk after ']'");
+      port_text = after.substr(1);
+      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
+    }
+  } else {
+    const size_t colon = hostport.find(':');
+    out->host = std::string(hostport.substr(0, colon));
+    if (colon != absl::string_view::npos) {
+      port_text = hostport.substr(colon + 1);
+      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
+    }
+  }
+  if (out->host.empty()) return absl::InvalidArgumentError("REDIS_URL: no host");
+  if (!port_text.empty()) {
+    int port = 0;
+    if (!absl::SimpleAtoi(port_text, &port) || port <= 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad port '", port_text, "'"));
+    }
+    out->port = port;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseDb(absl::string_view text, RedisOptions* out) {
+  if (text.empty()) return absl::OkStatus();
+  int db = 0;
+  if (!absl::SimpleAtoi(text, &db) || db < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad db index '", text, "'"));
+  }
+  out->db = db;
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<RedisHostPort>> ParseSentinelList(std::string_view list_in) {
+  const absl::string_view list(list_in.data(), list_in.size());
+  std::vector<RedisHostPort> out;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    RedisHostPort hp{"", kDefaultSentinelPort};
+    if (absl::Status s = ParseHostPort(absl::StripAsciiWhitespace(part), &hp); !s.ok()) return s;
+    out.push_back(std::move(hp));
+  }
+  if (out.empty()) return absl::InvalidArgumentError("no sentinel address (host[:port],...)");
+  return out;
+}
 
 absl::StatusOr<RedisOptions> ParseRedisUrl(std::string_view url_in, RedisOptions base) {
   const absl::string_view url(url_in.data(), url_in.size());
   constexpr absl::string_view kScheme = "redis://";
-  if (!absl::StartsWith(url, kScheme)) {
+  constexpr absl::string_view kSentinelScheme = "redis-sentinel://";
+  const bool sentinel = absl::StartsWith(url, kSentinelScheme);
+  if (!sentinel && !absl::StartsWith(url, kScheme)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("REDIS_URL must start with redis:// (",
+        absl::StrCat("REDIS_URL must start with redis:// or redis-sentinel:// (",
                      absl::StartsWith(url, "rediss://") ? "TLS is not supported"
                                                         : "no other scheme is supported",
                      ")"));
   }
-  absl::string_view rest = url.substr(kScheme.size());
+  absl::string_view rest = url.substr(sentinel ? kSentinelScheme.size() : kScheme.size());
   if (rest.find_first_of("?#") != absl::string_view::npos) {
     return absl::InvalidArgumentError("REDIS_URL: query strings and fragments are not supported");
   }
@@ -69,41 +129,35 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(std::string_view url_in, RedisOptions
     hostport = rest.substr(0, slash);
     path = rest.substr(slash + 1);
   }
-  absl::string_view port_text;
-  if (absl::StartsWith(hostport, "[")) {  // [v6]:port
-    const size_t close = hostport.find(']');
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("REDIS_URL: unclosed '[' in the host");
-    }
-    base.host = std::string(hostport.substr(1, close - 1));
-    absl::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return absl::InvalidArgumentError("REDIS_URL: junk after ']'");
-      port_text = after.substr(1);
-      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
-    }
-  } else {
-    const size_t colon = hostport.find(':');
-    base.host = std::string(hostport.substr(0, colon));
-    if (colon != absl::string_view::npos) {
-      port_text = hostport.substr(colon + 1);
-      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
-    }
+  if (!sentinel) {
+    RedisHostPort hp{"", base.port};
+    if (absl::Status s = ParseHostPort(hostport, &hp); !s.ok()) return s;
+    base.host = hp.host;
+    base.port = hp.port;
+    base.sentinels.clear();
+    base.master_name.clear();
+    if (absl::Status s = ParseDb(path, &base); !s.ok()) return s;
+    return base;
   }
-  if (base.host.empty()) return absl::InvalidArgumentError("REDIS_URL: no host");
-  if (!port_text.empty()) {
-    int port = 0;
-    if (!absl::SimpleAtoi(port_text, &port) || port <= 0 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad port '", port_text, "'"));
-    }
-    base.port = port;
+  // redis-sentinel://[user:password@]s1[:port],s2[:port],.../master-name[/db]
+  auto sentinels = ParseSentinelList(std::string_view(hostport.data(), hostport.size()));
+  if (!sentinels.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("REDIS_URL: ", sentinels.status().message()));
   }
-  if (!path.empty()) {
-    int db = 0;
-    if (!absl::SimpleAtoi(path, &db) || db < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad db index '", path, "'"));
-    }
-    base.db = db;
+  const size_t slash = path.find('/');
+  const absl::string_view name = path.substr(0, slash);
+  if (name.empty()) {
+    return absl::InvalidArgumentError(
+        "REDIS_URL: redis-sentinel:// needs the master name: "
+        "redis-sentinel://host:port,.../master-name[/db]");
+  }
+  auto master = PercentDecode(name, "master name");
+  if (!master.ok()) return master.status();
+  base.sentinels = *std::move(sentinels);
+  base.master_name = *master;
+  if (slash != absl::string_view::npos) {
+    if (absl::Status s = ParseDb(path.substr(slash + 1), &base); !s.ok()) return s;
   }
   return base;
 }

@@ -1,11 +1,11 @@
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 #include <random>
 #include <set>
 
 #include "gtest/gtest.h"
 
-namespace mx::client {
+namespace mx {
 namespace {
 
 using std::chrono::milliseconds;
@@ -39,4 +39,4 @@ TEST(BackoffTest, JitteredNeverReturnsLessThanOneMillisecond) {
 }
 
 }  // namespace
-}  // namespace mx::client
+}  // namespace mx

@@ -1,12 +1,14 @@
-// Exponential backoff with jitter, shared by the retry loop, the publisher
-// and FindSource. Not thread-safe: each loop owns one.
-#ifndef MX_CLIENT_BACKOFF_H_
-#define MX_CLIENT_BACKOFF_H_
+// Exponential backoff with jitter: the one implementation every retry loop
+// uses (client calls, the publisher, FindSource, the Redis pool, the
+// Kubernetes API client, its watch and its compare-and-set loops).
+// Not thread-safe: each loop owns one.
+#ifndef MX_COMMON_BACKOFF_H_
+#define MX_COMMON_BACKOFF_H_
 
 #include <chrono>
 #include <random>
 
-namespace mx::client {
+namespace mx {
 
 class Backoff {
  public:
@@ -31,6 +33,10 @@ class Backoff {
 std::chrono::milliseconds Jittered(std::chrono::milliseconds base, double jitter,
                                    std::mt19937_64* rng);
 
-}  // namespace mx::client
+// The same with a generator owned by the calling thread, for loops that
+// keep no Backoff object.
+std::chrono::milliseconds Jittered(std::chrono::milliseconds base, double jitter);
 
-#endif  // MX_CLIENT_BACKOFF_H_
+}  // namespace mx
+
+#endif  // MX_COMMON_BACKOFF_H_

@@ -1,8 +1,8 @@
-#include "client/backoff.h"
+#include "common/backoff.h"
 
 #include <algorithm>
 
-namespace mx::client {
+namespace mx {
 
 Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
                  double multiplier, double jitter)
@@ -25,4 +25,9 @@ std::chrono::milliseconds Jittered(std::chrono::milliseconds base, double jitter
   return std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(ms)));
 }
 
-}  // namespace mx::client
+std::chrono::milliseconds Jittered(std::chrono::milliseconds base, double jitter) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return Jittered(base, jitter, &rng);
+}
+
+}  // namespace mx
