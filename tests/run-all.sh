@@ -10,20 +10,46 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${MX_BUILD_DIR:-$root/build}"
 jobs="${MX_JOBS:-$(nproc)}"
 
-"$root/deploy/debian/install-deps.sh"
+summary="$build/ctest-summary.txt"
+mkdir -p "$build"
+rm -f "$summary"
+
+# The ctest count is the closing line of every run, even when a stage
+# (dependencies, build, ctest, fuzzers) failed; the exit status stays the
+# first failure's.
+closing_line() {
+  local rc=$?
+  local total="" failed=""
+  if [ -f "$summary" ]; then
+    total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$summary" | tail -1)
+    failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' "$summary" | tail -1)
+  fi
+  if [ -n "$total" ] && [ -n "$failed" ]; then
+    echo "ctest: $((total - failed)) passed, ${failed} failed$([ "$rc" -eq 0 ] || echo " (run-all.sh exits $rc)")"
+  else
+    echo "ctest: no count, ctest did not finish (run-all.sh exits $rc)"
+  fi
+  exit "$rc"
+}
+trap closing_line EXIT
+
+"$root/deploy/debian/install-deps.sh" --if-missing
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j "$jobs"
-summary="$build/ctest-summary.txt"
-(cd "$build" && ctest --output-on-failure --timeout 600 -j "$jobs") | tee "$summary"
+status=0
+(cd "$build" && ctest --output-on-failure --timeout 600 -j "$jobs") 2>&1 | tee "$summary" ||
+  status=$?
 
+# The fuzzers run even after a ctest failure.
 fuzz_seconds="${MX_FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" != "0" ]; then
-  MX_FUZZ_BUILD_DIR="${MX_FUZZ_BUILD_DIR:-$root/build-fuzz}" MX_FUZZ_JOBS="$jobs" \
-    "$root/tests/fuzz/run_fuzzers.sh" "$fuzz_seconds"
-  echo "fuzzers: every target ran ${fuzz_seconds}s without a crash"
+  if MX_FUZZ_BUILD_DIR="${MX_FUZZ_BUILD_DIR:-$root/build-fuzz}" MX_FUZZ_JOBS="$jobs" \
+    "$root/tests/fuzz/run_fuzzers.sh" "$fuzz_seconds"; then
+    echo "fuzzers: every target ran ${fuzz_seconds}s without a crash"
+  else
+    fuzz_status=$?
+    echo "fuzzers: FAILED (exit ${fuzz_status}), see above"
+    [ "$status" -ne 0 ] || status=$fuzz_status
+  fi
 fi
-
-# Repeat the test count last, so it is the closing line of the whole run.
-total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$summary" | tail -1)
-failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' "$summary" | tail -1)
-echo "ctest: $((total - failed)) passed, ${failed} failed"
+exit "$status"

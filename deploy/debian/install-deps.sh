@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # Installs what mxd needs to build and to run its tests on Debian 12.
-# Usage: deploy/debian/install-deps.sh [--runtime-only]   (root, or via sudo)
+# Usage: deploy/debian/install-deps.sh [--runtime-only] [--if-missing]   (root, or via sudo)
+#   --runtime-only  only what building mxd and mxctl needs, not the test tools
+#   --if-missing    do nothing (no apt-get update, no sudo) when every package
+#                   is installed already; otherwise install only the missing ones
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
+runtime_only=0 if_missing=0
+for arg in "$@"; do
+  case "$arg" in
+    --runtime-only) runtime_only=1 ;;
+    --if-missing) if_missing=1 ;;
+    *) echo "install-deps: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ] && [ "$if_missing" -eq 0 ]; then
   exec sudo --preserve-env=DEBIAN_FRONTEND "$0" "$@"
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -20,15 +32,32 @@ test_packages=(
 )
 
 packages=("${build_packages[@]}")
-if [ "${1:-}" != "--runtime-only" ]; then
+if [ "$runtime_only" -eq 0 ]; then
   packages+=("${test_packages[@]}")
+fi
+
+if [ "$if_missing" -eq 1 ]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  packages=("${missing[@]}")
+  if [ "$(id -u)" -ne 0 ]; then
+    exec sudo --preserve-env=DEBIAN_FRONTEND "$0" "$@"
+  fi
 fi
 
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}"
 # kubectl drives the fake Kubernetes API server in tests; it is not in
 # Debian's own archive, so install it only where an apt source offers it.
-if [ "${1:-}" != "--runtime-only" ] && ! command -v kubectl >/dev/null 2>&1; then
+if [ "$runtime_only" -eq 0 ] && ! command -v kubectl >/dev/null 2>&1; then
   if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
     apt-get install -y -qq kubectl
   else

@@ -20,7 +20,8 @@ struct FindSourceOptions {
   // This worker's accelerator; a source with a different non-empty one is
   // skipped. Empty on either side means unknown, which is compatible.
   std::string accelerator;
-  // Total time to wait for a source to appear; 0 means look once.
+  // Total time to wait for a source to appear; 0 means look once (that
+  // look gets the client's per-call deadline, ClientOptions::deadline).
   std::chrono::milliseconds timeout{60000};
   std::chrono::milliseconds initial_poll{200};
   std::chrono::milliseconds max_poll{5000};

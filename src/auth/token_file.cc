@@ -1,5 +1,7 @@
 #include "auth/token_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -56,9 +58,9 @@ absl::StatusOr<TokenTable> ParseTokenFile(std::string_view text) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
     std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
-    if (fields.size() != 3) {
+    if (fields.size() != 3 && fields.size() != 4) {
       return absl::InvalidArgumentError(
-          absl::StrCat("token file line ", line_number, ": want token,name,role"));
+          absl::StrCat("token file line ", line_number, ": want token,name,role[,models]"));
     }
     for (auto& f : fields) f = absl::StripAsciiWhitespace(f);
     if (!ValidToken(fields[0])) {
@@ -75,13 +77,22 @@ absl::StatusOr<TokenTable> ParseTokenFile(std::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat(
           "token file line ", line_number, ": role must be reader, publisher or admin"));
     }
+    std::vector<std::string> models;
+    if (fields.size() == 4) {
+      auto parsed = ParseModelScopes(std::string_view(fields[3].data(), fields[3].size()));
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token file line ", line_number, ": ", parsed.status().message()));
+      }
+      models = *std::move(parsed);
+    }
     if (table.size() >= kMaxEntries) {
       return absl::InvalidArgumentError(
           absl::StrCat("token file has more than ", kMaxEntries, " entries"));
     }
     auto [it, inserted] = table.emplace(
         TokenDigest(std::string_view(fields[0].data(), fields[0].size())),
-        Identity{std::string(fields[1]), *role});
+        Identity{std::string(fields[1]), *role, std::move(models)});
     if (!inserted) {
       return absl::InvalidArgumentError(
           absl::StrCat("token file line ", line_number, ": duplicate token"));
@@ -95,7 +106,8 @@ TokenFile::TokenFile(std::string path, std::chrono::milliseconds check_interval)
 
 absl::Status TokenFile::Reload(const Stamp& stamp) {
   auto text = ReadFileToString(path_, "token file");
-  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  // Unreadable is Unavailable: the caller revokes every token (fail closed).
+  if (!text.ok()) return absl::UnavailableError(text.status().message());
   auto table = ParseTokenFile(*text);
   if (!table.ok()) return table.status();
   table_ = *std::move(table);
@@ -118,7 +130,7 @@ absl::Status TokenFile::Load() {
   absl::MutexLock lock(&mu_);
   Stamp stamp;
   if (!StatFile(path_, &stamp.mtime_ns, &stamp.size, &stamp.inode)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", path_, ": ", std::strerror(errno)));
   }
   next_check_ = std::chrono::steady_clock::now() + check_interval_;
   return Reload(stamp);
@@ -134,13 +146,34 @@ void TokenFile::MaybeReload() {
   if (now < next_check_) return;
   next_check_ = now + check_interval_;
   Stamp stamp;
-  if (!StatFile(path_, &stamp.mtime_ns, &stamp.size, &stamp.inode) || stamp == stamp_) return;
-  if (absl::Status s = Reload(stamp); !s.ok()) {
-    stamp_ = stamp;  // report a bad edit once, not on every call
-    spdlog::warn("keeping the previous tokens: {}", s.ToString());
+  absl::Status s;
+  if (!StatFile(path_, &stamp.mtime_ns, &stamp.size, &stamp.inode)) {
+    s = absl::UnavailableError(absl::StrCat("token file ", path_, " is gone"));
+  } else if (stamp == stamp_) {
+    return;
   } else {
-    spdlog::info("token file {} reloaded: {} entries", path_, table_.size());
+    s = Reload(stamp);
   }
+  if (s.ok()) {
+    revoked_ = false;
+    invalid_ = false;
+    spdlog::info("token file {} reloaded: {} entries", path_, table_.size());
+    return;
+  }
+  if (absl::IsUnavailable(s)) {
+    // Fail closed: a deleted or unreadable file revokes every token.
+    if (!revoked_) {
+      spdlog::error("{}: every token is revoked until it can be read", std::string(s.message()));
+    }
+    table_.clear();
+    revoked_ = true;
+    stamp_ = Stamp{};  // read it again as soon as it is back
+    return;
+  }
+  stamp_ = stamp;  // report a bad edit once, not on every call
+  invalid_ = true;
+  ++syntax_errors_;
+  spdlog::warn("keeping the previous tokens: {}", s.ToString());
 }
 
 std::optional<Identity> TokenFile::Lookup(std::string_view token) {
@@ -150,6 +183,11 @@ std::optional<Identity> TokenFile::Lookup(std::string_view token) {
   auto it = table_.find(digest);
   if (it == table_.end()) return std::nullopt;
   return it->second;
+}
+
+TokenFile::State TokenFile::state() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return State{revoked_, invalid_, syntax_errors_};
 }
 
 size_t TokenFile::size() const {

@@ -3,8 +3,10 @@
 // in memory, and no error message ever contains a token.
 //
 // Format (like kube-apiserver's --token-auth-file): one entry per line,
-//   <token>,<name>,<role>
-// role is reader, publisher or admin; blank lines and lines starting with
+//   <token>,<name>,<role>[,<models>]
+// role is reader, publisher or admin; models (optional) limits what the
+// token may publish: model-name patterns separated by ';', each a name or a
+// prefix ending in '*' (e.g. "team-a/*;shared/llama-3-8b"); blank lines and lines starting with
 // '#' are ignored; spaces around fields are trimmed. Tokens are 16..4096
 // printable ASCII characters without ',' or spaces; names are 1..253 of
 // [A-Za-z0-9._:@/-]. Duplicate tokens are an error.
@@ -32,7 +34,8 @@ absl::StatusOr<TokenTable> ParseTokenFile(std::string_view text);
 std::string TokenDigest(std::string_view token);
 
 // Thread-safe. A file that stops parsing keeps the last good table (and is
-// logged), so a half-written edit never locks everybody out.
+// logged and counted), so a half-written edit never locks everybody out; a
+// file that is deleted or cannot be read revokes every token (fail closed).
 class TokenFile {
  public:
   TokenFile(std::string path, std::chrono::milliseconds check_interval);
@@ -45,6 +48,13 @@ class TokenFile {
   std::optional<Identity> Lookup(std::string_view token);
 
   size_t size() const;
+
+  struct State {
+    bool revoked = false;        // the file is gone or unreadable: no token is valid
+    bool invalid = false;        // the file on disk does not parse; the last good table is used
+    int64_t syntax_errors = 0;   // bad edits seen since start
+  };
+  State state() const;
 
  private:
   struct Stamp {
@@ -63,6 +73,9 @@ class TokenFile {
   mutable absl::Mutex mu_;
   TokenTable table_ ABSL_GUARDED_BY(mu_);
   Stamp stamp_ ABSL_GUARDED_BY(mu_);
+  bool revoked_ ABSL_GUARDED_BY(mu_) = false;
+  bool invalid_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t syntax_errors_ ABSL_GUARDED_BY(mu_) = 0;
   std::chrono::steady_clock::time_point next_check_ ABSL_GUARDED_BY(mu_);
 };
 

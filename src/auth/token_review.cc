@@ -25,9 +25,20 @@ absl::StatusOr<std::unique_ptr<TokenReviewVerifier>> TokenReviewVerifier::Create
   for (const std::string& entry : options.allow) {
     std::string subject = entry;
     Role role = Role::kPublisher;
+    std::vector<std::string> models;
     if (size_t eq = entry.find('='); eq != std::string::npos) {
       subject = entry.substr(0, eq);
-      auto parsed = ParseRole(std::string_view(entry).substr(eq + 1));
+      std::string_view role_text = std::string_view(entry).substr(eq + 1);
+      if (size_t at = role_text.find('@'); at != std::string_view::npos) {
+        auto scopes = ParseModelScopes(role_text.substr(at + 1));
+        if (!scopes.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("allowlist entry '", entry, "': ", scopes.status().message()));
+        }
+        models = *std::move(scopes);
+        role_text = role_text.substr(0, at);
+      }
+      auto parsed = ParseRole(role_text);
       if (!parsed) {
         return absl::InvalidArgumentError(
             absl::StrCat("allowlist entry '", entry, "': role must be reader, publisher or admin"));
@@ -40,7 +51,7 @@ absl::StatusOr<std::unique_ptr<TokenReviewVerifier>> TokenReviewVerifier::Create
       return absl::InvalidArgumentError(
           absl::StrCat("allowlist entry '", entry, "' is not namespace:serviceaccount[=role]"));
     }
-    rules.push_back(Rule{parts[0], parts[1], role});
+    rules.push_back(Rule{parts[0], parts[1], role, std::move(models)});
   }
   if (rules.empty()) {
     return absl::InvalidArgumentError(
@@ -57,7 +68,9 @@ TokenReviewVerifier::TokenReviewVerifier(TokenReviewOptions options, std::vector
     : options_(std::move(options)),
       rules_(std::move(rules)),
       call_(std::move(call)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      bucket_(options_.unknown_reviews_burst),
+      bucket_at_(clock_()) {}
 
 nlohmann::json TokenReviewVerifier::Request(std::string_view token) const {
   nlohmann::json spec = {{"token", std::string(token)}};
@@ -108,40 +121,98 @@ std::optional<Identity> TokenReviewVerifier::Decide(const nlohmann::json& reply)
     if (r.service_account == "*" && match == nullptr) match = &r;
   }
   if (match == nullptr) return std::nullopt;
-  return Identity{absl::StrCat(parts[0], ":", parts[1]), match->role};
+  return Identity{absl::StrCat(parts[0], ":", parts[1]), match->role, match->models};
+}
+
+int64_t TokenReviewVerifier::reviews() const {
+  absl::MutexLock lock(&mu_);
+  return reviews_;
+}
+
+int64_t TokenReviewVerifier::rate_limited() const {
+  absl::MutexLock lock(&mu_);
+  return rate_limited_;
+}
+
+size_t TokenReviewVerifier::cache_size() const {
+  absl::MutexLock lock(&mu_);
+  return cache_.size();
+}
+
+bool TokenReviewVerifier::TakeUnknownReview(std::chrono::steady_clock::time_point now) {
+  const double elapsed = std::chrono::duration<double>(now - bucket_at_).count();
+  if (elapsed > 0) {
+    bucket_ = std::min(options_.unknown_reviews_burst,
+                       bucket_ + elapsed * options_.unknown_reviews_per_sec);
+    bucket_at_ = now;
+  }
+  if (bucket_ < 1) return false;
+  bucket_ -= 1;
+  return true;
+}
+
+void TokenReviewVerifier::Remember(const std::string& digest, std::optional<Identity> identity,
+                                   std::chrono::steady_clock::time_point now) {
+  const auto expires = now + (identity ? options_.cache_ttl : options_.negative_ttl);
+  if (auto it = cache_.find(digest); it != cache_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    it->second.identity = std::move(identity);
+    it->second.expires = expires;
+    return;
+  }
+  // Overflow evicts the least recently used entry, never the whole cache.
+  while (!lru_.empty() && cache_.size() >= options_.max_cache_entries) {
+    cache_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(digest);
+  cache_.emplace(digest, Entry{std::move(identity), expires, lru_.begin()});
 }
 
 absl::StatusOr<std::optional<Identity>> TokenReviewVerifier::Verify(std::string_view token) {
   const std::string digest = TokenDigest(token);
-  const auto now = clock_();
+  std::shared_ptr<Flight> flight;
   {
     absl::MutexLock lock(&mu_);
-    auto it = cache_.find(digest);
-    if (it != cache_.end()) {
-      if (now < it->second.expires) return it->second.identity;
-      cache_.erase(it);
+    const auto now = clock_();
+    bool known_good = false;
+    if (auto it = cache_.find(digest); it != cache_.end()) {
+      if (now < it->second.expires) {
+        lru_.splice(lru_.begin(), lru_, it->second.lru);
+        return it->second.identity;
+      }
+      // Expired: a token accepted before is re-reviewed without the limit.
+      known_good = it->second.identity.has_value();
     }
+    if (auto f = flights_.find(digest); f != flights_.end()) {
+      std::shared_ptr<Flight> shared = f->second;  // someone is asking already
+      mu_.Await(absl::Condition(
+          +[](Flight* fl) { return fl->done; }, shared.get()));
+      return shared->result;
+    }
+    if (!known_good && !TakeUnknownReview(now)) {
+      ++rate_limited_;
+      return absl::ResourceExhaustedError(
+          "too many reviews of unknown tokens right now; retry later");
+    }
+    flight = std::make_shared<Flight>();
+    flights_[digest] = flight;
+    ++reviews_;
   }
   auto reply = call_(Request(token));
+  absl::StatusOr<std::optional<Identity>> result;
   if (!reply.ok()) {
-    return absl::UnavailableError(
+    result = absl::UnavailableError(
         absl::StrCat("TokenReview failed: ", reply.status().message()));
+  } else {
+    result = Decide(*reply);
   }
-  std::optional<Identity> identity = Decide(*reply);
   absl::MutexLock lock(&mu_);
-  if (cache_.size() >= options_.max_cache_entries) {
-    // Drop what expired; if that is not enough, start over (bounded memory
-    // matters more than a few extra reviews).
-    for (auto it = cache_.begin(); it != cache_.end();) {
-      auto next = std::next(it);
-      if (it->second.expires <= now) cache_.erase(it);
-      it = next;
-    }
-    if (cache_.size() >= options_.max_cache_entries) cache_.clear();
-  }
-  cache_[digest] =
-      Entry{identity, now + (identity ? options_.cache_ttl : options_.negative_ttl)};
-  return identity;
+  if (result.ok()) Remember(digest, *result, clock_());  // errors are not cached
+  flight->result = result;
+  flight->done = true;
+  flights_.erase(digest);
+  return result;
 }
 
 }  // namespace mx::auth

@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <functional>
+#include <list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,11 +37,18 @@ struct TokenReviewOptions {
   std::vector<std::string> audiences;
   // "namespace:serviceaccount" or "namespace:serviceaccount=role" (role
   // reader, publisher or admin; default publisher); "namespace:*" matches
-  // every service account of the namespace.
+  // every service account of the namespace. "=role@pattern;pattern" limits
+  // the models it may publish (auth/roles.h ParseModelScopes).
   std::vector<std::string> allow;
   std::chrono::seconds cache_ttl{60};       // for accepted tokens
   std::chrono::seconds negative_ttl{10};    // for rejected ones (capped by cache_ttl)
-  size_t max_cache_entries = 10000;
+  size_t max_cache_entries = 10000;         // LRU: overflow evicts the oldest
+  // Reviews of tokens not accepted before (in the cache, even expired): a
+  // token bucket of this rate and burst. Beyond it such tokens are refused
+  // with ResourceExhausted without asking the API server, so a spray of
+  // random tokens cannot get mxd throttled for its legitimate callers.
+  double unknown_reviews_per_sec = 20;
+  double unknown_reviews_burst = 40;
 };
 
 using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
@@ -55,6 +64,8 @@ class TokenReviewVerifier {
   // The identity ("namespace:serviceaccount" and its role), nullopt when
   // the token is invalid, for another audience or not allowlisted, and
   // Unavailable (not cached) when the API server could not answer.
+  // Concurrent calls with one token share one review; ResourceExhausted
+  // when an unknown token is over the review rate limit.
   absl::StatusOr<std::optional<Identity>> Verify(std::string_view token);
 
   // The TokenReview request for `token` (exposed for tests).
@@ -63,16 +74,33 @@ class TokenReviewVerifier {
   // Decides a TokenReview reply (exposed for tests and the fuzzer).
   std::optional<Identity> Decide(const nlohmann::json& reply) const;
 
+  // Reviews sent to the API server, and refused by the rate limit.
+  int64_t reviews() const;
+  int64_t rate_limited() const;
+  size_t cache_size() const;
+
  private:
   struct Rule {
     std::string namespace_name;
     std::string service_account;  // "*" for any
     Role role;
+    std::vector<std::string> models;  // publish scope; empty: any
   };
   struct Entry {
     std::optional<Identity> identity;
     std::chrono::steady_clock::time_point expires;
+    std::list<std::string>::iterator lru;  // position in lru_
   };
+  // One review in progress; callers with the same token wait for it.
+  struct Flight {
+    bool done = false;
+    absl::StatusOr<std::optional<Identity>> result;
+  };
+  // Takes one review from the bucket; false when it is empty.
+  bool TakeUnknownReview(std::chrono::steady_clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Remember(const std::string& digest, std::optional<Identity> identity,
+                std::chrono::steady_clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   TokenReviewVerifier(TokenReviewOptions options, std::vector<Rule> rules, TokenReviewCall call,
                       SteadyClock clock);
 
@@ -80,8 +108,14 @@ class TokenReviewVerifier {
   const std::vector<Rule> rules_;
   const TokenReviewCall call_;
   const SteadyClock clock_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> cache_ ABSL_GUARDED_BY(mu_);  // token digest →
+  std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);                    // most recent first
+  absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+  double bucket_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point bucket_at_ ABSL_GUARDED_BY(mu_);
+  int64_t reviews_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t rate_limited_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace mx::auth

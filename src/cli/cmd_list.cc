@@ -1,14 +1,18 @@
 // mxctl list: ListSources with every filter.
+#include <functional>
 #include <map>
 #include <ostream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/command.h"
 #include "cli/identity_input.h"
+#include "cli/list_status.h"
 #include "cli/proto_json.h"
 #include "cli/table.h"
+#include "nlohmann/json.hpp"
 
 namespace mx::cli {
 namespace {
@@ -66,26 +70,48 @@ int RunList(const Context& ctx) {
 
   auto client = ctx.connect();
   if (!client.ok()) return ctx.Fail(client.status());
-  auto refs = (*client)->ListSources(filter);
-  if (!refs.ok()) return ctx.Fail(refs.status());
+  auto workers = ListWithStatus(**client, filter);
+  if (!workers.ok()) return ctx.Fail(workers.status());
 
   if (ctx.json) {
-    p2p::ListSourcesResponse response;
-    for (const auto& ref : *refs) *response.add_instances() = ref;
-    ctx.io.out << ToJson(response) << "\n";
+    // The reply's proto3 JSON, plus each instance's "status".
+    nlohmann::ordered_json instances = nlohmann::ordered_json::array();
+    for (const auto& w : *workers) {
+      nlohmann::ordered_json instance = nlohmann::ordered_json::parse(ToJson(w.ref));
+      instance["status"] = w.status;
+      instances.push_back(std::move(instance));
+    }
+    ctx.io.out << nlohmann::ordered_json{{"instances", std::move(instances)}}.dump() << "\n";
     return 0;
   }
+  // One entry per column; a new column is one more line here.
+  const std::vector<std::pair<std::string, std::function<std::string(const ListedWorker&)>>>
+      columns = {
+          {"MX_SOURCE_ID", [](const ListedWorker& w) { return w.ref.mx_source_id(); }},
+          {"WORKER_ID", [](const ListedWorker& w) { return w.ref.worker_id(); }},
+          {"MODEL", [](const ListedWorker& w) { return w.ref.model_name(); }},
+          {"RANK", [](const ListedWorker& w) { return std::to_string(w.ref.worker_rank()); }},
+          {"STATUS", [](const ListedWorker& w) { return w.status; }},
+          {"ACCELERATOR",
+           [](const ListedWorker& w) {
+             return w.ref.accelerator().empty() ? std::string("-") : w.ref.accelerator();
+           }},
+          {"UPDATED", [](const ListedWorker& w) { return Age(w.ref.updated_at()); }},
+          {"STEP",
+           [](const ListedWorker& w) {
+             return w.ref.has_training_step() ? std::to_string(w.ref.training_step())
+                                              : std::string("-");
+           }},
+      };
+  std::vector<std::string> header;
+  for (const auto& column : columns) header.push_back(column.first);
   std::vector<std::vector<std::string>> rows;
-  for (const auto& ref : *refs) {
-    rows.push_back({ref.mx_source_id(), ref.worker_id(), ref.model_name(),
-                    std::to_string(ref.worker_rank()),
-                    ref.accelerator().empty() ? "-" : ref.accelerator(), Age(ref.updated_at()),
-                    ref.has_training_step() ? std::to_string(ref.training_step()) : "-",
-                    LoadCell(ref.source_load()), TopologyCell(ref.topology())});
+  for (const auto& w : *workers) {
+    std::vector<std::string> row;
+    for (const auto& column : columns) row.push_back(column.second(w));
+    rows.push_back(std::move(row));
   }
-  ctx.io.out << RenderTable({"MX_SOURCE_ID", "WORKER_ID", "MODEL", "RANK", "ACCELERATOR",
-                             "UPDATED", "STEP", "LOAD", "TOPOLOGY"},
-                            rows);
+  ctx.io.out << RenderTable(header, rows);
   return 0;
 }
 
@@ -100,7 +126,10 @@ Command ListCommand() {
       "Identity flags (--model, --tp, ... or --identity FILE) restrict the listing to that\n"
       "identity's mx_source_id. --model-name filters on the model name alone.\n"
       "--status ready also hides READY workers whose heartbeat is older than the\n"
-      "server's heartbeat timeout.\n";
+      "server's heartbeat timeout.\n"
+      "STATUS (and \"status\" in --json) comes from one listing per status value,\n"
+      "so it works with any ModelExpress server; '-' marks a worker no filtered\n"
+      "listing returned (READY but past the heartbeat timeout, not yet STALE).\n";
   command.flags = {
       {"status", "S", "only workers in this status: initializing|ready|stale"},
       {"model-name", "NAME", "only workers of this model (any identity)"},

@@ -1,5 +1,7 @@
 #include "cli/mxctl.h"
 
+#include <cerrno>
+#include <cstring>
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "common/file_util.h"
 #include "absl/strings/str_replace.h"
 #include "cli/command.h"
+#include "common/build_info.h"
 
 namespace mx::cli {
 namespace {
@@ -35,7 +38,7 @@ std::vector<FlagSpec> GlobalFlags() {
 
 std::vector<Command> Commands() {
   return {ListCommand(), GetCommand(), PublishCommand(), StatusCommand(), HashCommand(),
-          HealthCommand(), WatchCommand()};
+          HealthCommand(), WatchCommand(), RefitCommand()};
 }
 
 std::string MainHelp() {
@@ -51,7 +54,8 @@ std::string MainHelp() {
       "message (snake_case field names, every scalar present, enums by name, 64-bit\n"
       "integers such as updated_at, addr and size as decimal strings).\n"
       "Exit codes: 0 success, 1 the call failed (one \"mxctl: ...\" line on stderr),\n"
-      "2 bad usage. \"mxctl COMMAND --help\" describes a command.\n");
+      "2 bad usage. \"mxctl COMMAND --help\" describes a command.\n"
+      "\"mxctl --version\" prints the version, git commit and build type.\n");
   return out;
 }
 
@@ -97,7 +101,9 @@ absl::StatusOr<ClientOptions> OptionsFromArgs(const ParsedArgs& args,
   options.bearer_token = args.Get("token");
   if (args.Has("token-file")) {
     auto text = ReadFileToString(args.Get("token-file"), "token file");
-    if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--token-file: ", text.status().message()));
+    }
     options.bearer_token = std::string(absl::StripAsciiWhitespace(*text));
   }
   return options;
@@ -131,6 +137,10 @@ std::string Age(int64_t updated_at_ms) {
 
 int RunMxctl(const std::vector<std::string>& args, const std::string& default_server, Io io) {
   const int index = FindCommandIndex(args);
+  if (index < 0 && std::find(args.begin(), args.end(), "--version") != args.end()) {
+    io.out << VersionLine("mxctl") << "\n";
+    return 0;
+  }
   if (index < 0 || args[index] == "help") {
     const bool asked = index >= 0 || std::find(args.begin(), args.end(), "--help") != args.end() ||
                        std::find(args.begin(), args.end(), "-h") != args.end();

@@ -1,5 +1,7 @@
 #include "cli/proto_json.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 

@@ -1,5 +1,7 @@
 #include "client/channel.h"
 
+#include <cerrno>
+#include <cstring>
 #include <algorithm>
 #include <fstream>
 #include <sstream>

@@ -118,12 +118,16 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
   }
   const std::string source_id = ComputeSourceId(options.identity);
   const auto deadline = Clock::now() + options.timeout;
+  // Timeout 0 means "look once": that look gets the client's usual per-call
+  // deadline rather than the (already passed) overall one.
+  const auto look_deadline =
+      options.timeout.count() <= 0 ? Clock::now() + client.options().deadline : deadline;
   Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
   absl::Status last;
   bool watch = true;        // until the server answers UNIMPLEMENTED
   bool after_wake = false;  // the last look followed a watch event
   for (;;) {
-    auto found = LookOnce(client, options, source_id, deadline);
+    auto found = LookOnce(client, options, source_id, look_deadline);
     if (found.ok()) return found;
     last = found.status();
     const bool transient = absl::IsNotFound(last) || absl::IsUnavailable(last) ||

@@ -28,6 +28,7 @@ absl::StatusOr<Caller> Authorize(const TokenVerifier& verify,
     return absl::UnauthenticatedError("authorization metadata is not 'Bearer <token>'");
   }
   auto identity = verify(token);
+  if (absl::IsResourceExhausted(identity.status())) return identity.status();  // rate limit
   if (!identity.ok()) {
     return absl::UnavailableError(
         absl::StrCat("cannot verify the token now: ", identity.status().message()));
@@ -42,6 +43,7 @@ absl::StatusOr<Caller> Authorize(const TokenVerifier& verify,
   Caller caller;
   caller.principal = who.name;
   caller.may_touch_any = who.role == auth::Role::kAdmin;
+  caller.models = who.models;
   return caller;
 }
 
@@ -54,10 +56,16 @@ Authenticator MakeAuthenticator(TokenVerifier verify, ServerMetrics* metrics) {
       header = std::string_view(it->second.data(), it->second.size());
     }
     auto caller = Authorize(verify, header, method);
+    if (caller.ok()) {
+      auto t = md.find("x-mx-transfer-owner");
+      caller->transfer_owner =
+          t != md.end() && std::string_view(t->second.data(), t->second.size()) == "true";
+    }
     if (!caller.ok() && metrics != nullptr) {
-      const char* reason = absl::IsPermissionDenied(caller.status()) ? "permission_denied"
-                           : absl::IsUnavailable(caller.status())    ? "verifier_unavailable"
-                                                                      : "unauthenticated";
+      const char* reason = absl::IsPermissionDenied(caller.status())    ? "permission_denied"
+                           : absl::IsUnavailable(caller.status())       ? "verifier_unavailable"
+                           : absl::IsResourceExhausted(caller.status()) ? "rate_limited"
+                                                                         : "unauthenticated";
       metrics->auth_rejections->With({reason})->Increment();
     }
     return caller;

@@ -1,7 +1,10 @@
 #include "server/config.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <functional>
 #include <sstream>
 
@@ -10,6 +13,8 @@
 #include "common/file_util.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/listen_address.h"
+#include "server/request_budget.h"
 
 #ifdef MX_WITH_REDIS
 #include "store/redis/redis_url.h"
@@ -121,7 +126,7 @@ absl::Status ReadSecretFile(const std::string& path, std::string* out) {
 
 const std::vector<Option>& Options() {
   static const std::vector<Option> kOptions = {
-      {"listen", {"MX_LISTEN"}, "0.0.0.0:8001", "gRPC listen address HOST:PORT",
+      {"listen", {"MX_LISTEN"}, "0.0.0.0:8001", "gRPC listen address HOST:PORT or [IPV6]:PORT (port 1-65535; 0 picks a free one)",
        Text([](ServerConfig* c) { return &c->listen; })},
       {"store", {"MX_METADATA_BACKEND"}, "memory", "metadata store: memory, redis or kubernetes",
        OneOf([](ServerConfig* c) { return &c->store.backend; }, {"memory", "redis", "kubernetes"})},
@@ -141,8 +146,22 @@ const std::vector<Option>& Options() {
        "concurrent calls allowed on one client connection (HTTP/2 streams)",
        Integer([](ServerConfig* c, int64_t v) { c->max_concurrent_streams = static_cast<int>(v); },
                1, 1 << 20)},
+      {"memory-budget-bytes", {"MX_MEMORY_BUDGET_BYTES"}, "0",
+       "bytes of requests mxd holds at once (read, queued or running) and the gRPC memory "
+       "quota; beyond it calls get RESOURCE_EXHAUSTED. 0: half the cgroup memory limit "
+       "(1 GiB without one), at least 2 x --max-message-bytes",
+       Integer([](ServerConfig* c, int64_t v) { c->memory_budget_bytes = v; }, 0, 1LL << 50)},
+      {"memory-store-max-records", {"MX_MEMORY_STORE_MAX_RECORDS"}, "100000",
+       "memory store: most workers held; beyond it publishes get RESOURCE_EXHAUSTED (0: no cap)",
+       Integer([](ServerConfig* c, int64_t v) { c->store.memory.max_records = v; }, 0,
+               1LL << 40)},
+      {"memory-store-max-bytes", {"MX_MEMORY_STORE_MAX_BYTES"}, "0",
+       "memory store: most bytes of records held; beyond it publishes get RESOURCE_EXHAUSTED. "
+       "0: half the cgroup memory limit (1 GiB without one)",
+       Integer([](ServerConfig* c, int64_t v) { c->store.memory.max_bytes = v; }, 0, 1LL << 50)},
       {"metrics-listen", {"MX_METRICS_LISTEN"}, "0.0.0.0:9401",
-       "HTTP HOST:PORT for /metrics, /healthz and /readyz; 0 or empty disables it",
+       "HTTP HOST:PORT for /metrics, /healthz and /readyz (port 0 picks a free one); 0 or "
+       "empty disables it",
        Text([](ServerConfig* c) { return &c->metrics_listen; })},
       {"tls-cert-file", {"MX_TLS_CERT_FILE"}, "",
        "PEM certificate chain for the gRPC port; enables TLS (with --tls-key-file); re-read "
@@ -181,6 +200,9 @@ const std::vector<Option>& Options() {
       {"reflection", {"MX_REFLECTION"}, "true",
        "serve gRPC server reflection (not covered by auth: disable it when that matters)",
        Boolean([](ServerConfig* c, bool v) { c->reflection = v; }), true},
+      {"reflection-requires-auth", {"MX_REFLECTION_REQUIRES_AUTH"}, "false",
+       "with auth on, reflection calls need a valid token too (any role)",
+       Boolean([](ServerConfig* c, bool v) { c->reflection_requires_auth = v; }), true},
       {"shutdown-grace-secs", {"MX_SHUTDOWN_GRACE_SECS"}, "10",
        "on SIGTERM/SIGINT, how long in-flight calls may take to finish",
        Integer([](ServerConfig* c, int64_t v) { c->shutdown_grace = std::chrono::seconds(v); },
@@ -189,6 +211,11 @@ const std::vector<Option>& Options() {
        "threads running calls to network stores (redis, kubernetes)",
        Integer([](ServerConfig* c, int64_t v) { c->store_threads = static_cast<int>(v); }, 1,
                1024)},
+      {"refit-retention-secs", {"MX_REFIT_RETENTION_SECS"}, "0",
+       "purge a released refit version this long after release once it has no shards and no "
+       "live lease (0: keep every version forever)",
+       Integer([](ServerConfig* c, int64_t v) { c->refit_retention = std::chrono::seconds(v); },
+               0, 10LL * 365 * 86400)},
       {"log-level", {"MX_LOG_LEVEL"}, "info", "trace, debug, info, warn or error",
        OneOf([](ServerConfig* c) { return &c->log_level; },
              {"trace", "debug", "info", "warn", "error"})},
@@ -209,7 +236,8 @@ const std::vector<Option>& Options() {
       {"redis-username", {"MX_REDIS_USERNAME"}, "", "Redis ACL user (password-only AUTH if empty)",
        Text([](ServerConfig* c) { return &c->store.redis.username; })},
       {"redis-password-file", {"MX_REDIS_PASSWORD_FILE"}, "",
-       "file holding the Redis password (env MX_REDIS_PASSWORD also works); never logged",
+       "file holding the Redis password (or the password itself in env MX_REDIS_PASSWORD or "
+       "REDIS_PASSWORD); never logged",
        [](const std::string& v, ServerConfig* c) {
          return v.empty() ? absl::OkStatus() : ReadSecretFile(v, &c->store.redis.password);
        }},
@@ -285,7 +313,26 @@ const Option* FindOption(std::string_view flag) {
   return nullptr;
 }
 
-absl::Status Finish(ServerConfig* config, const Environment& env) {
+// Where each option's value came from: "--flag" or the environment
+// variable's name, so errors found after parsing name what the user wrote.
+using Sources = std::map<std::string, std::string>;
+
+std::string SourceOf(const Sources& sources, const std::string& flag) {
+  auto it = sources.find(flag);
+  return it != sources.end() ? it->second : "--" + flag;
+}
+
+absl::Status CheckListen(const Sources& sources, const std::string& flag,
+                         const std::string& value) {
+  auto parsed = ParseListenAddress(value);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(SourceOf(sources, flag), ": ", parsed.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Finish(ServerConfig* config, const Environment& env, const Sources& sources) {
   if (config->store.redis.password.empty()) {
     for (const char* name : {"MX_REDIS_PASSWORD", "REDIS_PASSWORD"}) {
       if (auto it = env.find(name); it != env.end() && !it->second.empty()) {
@@ -315,7 +362,8 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
 #ifdef MX_WITH_REDIS
     auto parsed = store::ParseRedisUrl(config->redis_url, config->store.redis);
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--redis-url: ", parsed.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(SourceOf(sources, "redis-url"), ": ", parsed.status().message()));
     }
     config->store.redis = *parsed;
     if (!config->redis_sentinels.empty() && config->store.redis.sentinels.empty()) {
@@ -337,10 +385,21 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
       return absl::InvalidArgumentError("--redis-master-name needs --redis-sentinels");
     }
   }
+  if (config->memory_budget_bytes != 0 &&
+      config->memory_budget_bytes < 2 * config->max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--memory-budget-bytes: ", config->memory_budget_bytes,
+        " cannot hold one maximum-size publish; it must be at least 2 x --max-message-bytes = ",
+        2 * config->max_message_bytes));
+  }
+  if (config->store.memory.max_bytes == 0) {
+    config->store.memory.max_bytes = static_cast<size_t>(DefaultMemoryBudget(0));
+  }
   if (config->metrics_listen == "0") config->metrics_listen.clear();
-  if (!config->metrics_listen.empty() && config->metrics_listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metrics-listen: '", config->metrics_listen, "' is not HOST:PORT"));
+  if (!config->metrics_listen.empty()) {
+    if (absl::Status s = CheckListen(sources, "metrics-listen", config->metrics_listen); !s.ok()) {
+      return s;
+    }
   }
   if (config->tls.cert_file.empty() != config->tls.key_file.empty()) {
     return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
@@ -352,11 +411,7 @@ absl::Status Finish(ServerConfig* config, const Environment& env) {
     return absl::InvalidArgumentError(
         "--auth-tokenreview needs --auth-tokenreview-allow (namespace:serviceaccount,...)");
   }
-  if (config->listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen: '", config->listen, "' is not HOST:PORT"));
-  }
-  return absl::OkStatus();
+  return CheckListen(sources, "listen", config->listen);
 }
 
 }  // namespace
@@ -375,6 +430,7 @@ Environment ProcessEnvironment() {
 absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
                                          const Environment& env) {
   ServerConfig config;
+  Sources sources;
   for (const auto& option : Options()) {
     for (const auto& name : option.env) {
       auto it = env.find(name);
@@ -382,6 +438,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
       if (absl::Status s = option.apply(it->second, &config); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("environment ", name, ": ", s.message()));
       }
+      sources[option.flag] = name;
       break;
     }
   }
@@ -418,8 +475,9 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::vector<std::string>& args,
     if (absl::Status s = option->apply(value, &config); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", s.message()));
     }
+    sources[option->flag] = "--" + option->flag;
   }
-  if (absl::Status s = Finish(&config, env); !s.ok()) return s;
+  if (absl::Status s = Finish(&config, env, sources); !s.ok()) return s;
   return config;
 }
 
@@ -433,7 +491,8 @@ std::string UsageText() {
                     "\n      env: ", absl::StrJoin(o.env, ", "), "; default: ",
                     o.default_text.empty() ? "(empty)" : o.default_text, "\n");
   }
-  absl::StrAppend(&out, "  --help\n      print this text\n");
+  absl::StrAppend(&out, "  --help\n      print this text\n",
+                  "  --version\n      print the version, git commit and build type\n");
   return out;
 }
 

@@ -42,6 +42,12 @@ struct ServerConfig {
   ReaperConfig reaper;
   int64_t max_message_bytes = 256LL << 20;
   int max_concurrent_streams = 1024;  // per HTTP/2 connection
+  // (store.memory holds the memory store's caps: --memory-store-max-*.)
+  // Bytes of requests held at once (read, queued or running) and the gRPC
+  // ResourceQuota; 0: derived from the cgroup memory limit at startup
+  // (server/request_budget.h). docs/security.md.
+  int64_t memory_budget_bytes = 0;
+  bool reflection_requires_auth = false;  // reflection answers only valid tokens
   TlsConfig tls;
   AuthConfig auth;
   std::string metrics_listen = "0.0.0.0:9401";  // empty: no HTTP listener
@@ -49,6 +55,9 @@ struct ServerConfig {
   std::chrono::seconds shutdown_grace{10};
   int store_threads = 16;  // workers for stores that block on network I/O
   std::chrono::milliseconds health_poll{250};
+  // RELEASING refit versions with no shards and no live lease are purged this
+  // long after release; 0 keeps them forever (docs/refit.md).
+  std::chrono::seconds refit_retention{0};
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   bool help = false;

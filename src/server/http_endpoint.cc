@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/listen_address.h"
 #include "spdlog/spdlog.h"
 
 namespace mx::server {
@@ -39,6 +40,12 @@ absl::Status HttpEndpoint::Start(const std::string& listen) {
   int port = 0;
   if (absl::Status s = SplitHostPort(listen, &host, &port); !s.ok()) return s;
   http_ = std::make_unique<httplib::Server>();
+  // cpp-httplib's default also sets SO_REUSEPORT, which lets a second mxd
+  // share the port silently; SO_REUSEADDR alone still allows quick restarts.
+  http_->set_socket_options([](int sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
+  });
   // Scrapes and probes are rare and cheap: two threads are plenty.
   http_->new_task_queue = [] { return new httplib::ThreadPool(2); };
   http_->set_read_timeout(std::chrono::seconds(5));
@@ -62,7 +69,14 @@ absl::Status HttpEndpoint::Start(const std::string& listen) {
   }
   if (port_ <= 0) {
     http_.reset();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " for metrics"));
+    std::string reason = "bind failed";
+    if (port != 0) {
+      if (absl::Status probe = ProbeListen({host, port}); !probe.ok()) {
+        reason = std::string(probe.message());
+      }
+    }
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen, " for metrics: ", reason));
   }
   thread_ = std::thread([this] { http_->listen_after_bind(); });
   // stop() is a no-op until the listener loop runs; wait for it (bounded).

@@ -1,10 +1,15 @@
 // mxd: the P2P metadata daemon. Parses configuration, connects the store,
 // serves until SIGTERM/SIGINT, then drains and exits 0.
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <iostream>
+#include <utility>
 
+#include "common/build_info.h"
 #include "server/config.h"
+#include "server/listen_address.h"
 #include "server/logging.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -25,6 +30,12 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& arg : args) {
+    if (arg == "--version") {
+      std::cout << mx::VersionLine("mxd") << "\n";
+      return 0;
+    }
+  }
   auto config = mx::server::ParseConfig(args, mx::server::ProcessEnvironment());
   if (!config.ok()) {
     std::cerr << "mxd: " << config.status().message() << "\n";
@@ -33,6 +44,23 @@ int Run(int argc, char** argv) {
   if (config->help) {
     std::cout << mx::server::UsageText();
     return 0;
+  }
+  // A taken port is a startup error like a bad flag, found before the store
+  // is opened: one line with the OS reason, exit 2.
+  for (const auto& [flag, listen] :
+       {std::pair<const char*, std::string>{"--listen", config->listen},
+        std::pair<const char*, std::string>{"--metrics-listen", config->metrics_listen}}) {
+    if (listen.empty()) continue;
+    auto address = mx::server::ParseListenAddress(listen);
+    absl::Status probe = address.ok() ? mx::server::ProbeListen(*address) : address.status();
+    if (!probe.ok()) {
+      std::cerr << "mxd: " << flag << " " << listen << ": cannot listen: " << probe.message()
+                << (probe.message() == std::strerror(EADDRINUSE)
+                        ? " (another process, perhaps another mxd, listens there)"
+                        : "")
+                << "\n";
+      return 2;
+    }
   }
   mx::server::SetupLogging(config->log_level, config->log_format);
   spdlog::info("mxd starting: {}", mx::server::DescribeConfig(*config));

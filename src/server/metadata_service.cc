@@ -4,6 +4,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "auth/roles.h"
 #include "mx/source_id.h"
 #include "server/list_query.h"
 #include "server/reply_encoding.h"
@@ -66,6 +68,12 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
                        ? p2p::SOURCE_STATUS_INITIALIZING
                        : request.worker().status();
   if (!caller.may_touch_any) options.required_owner = caller.principal;
+  if (!auth::ModelInScope(caller.models, request.identity().model_name())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "'", caller.principal, "' may publish only models matching ",
+        absl::StrJoin(caller.models, ";"), "; '", Printable(request.identity().model_name()),
+        "' is not one of them"));
+  }
 
   auto record = std::make_shared<store::WorkerRecord>();
   record->source_id = ComputeSourceId(request.identity());
@@ -73,10 +81,21 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
   p2p::WorkerMetadata* worker = request.mutable_worker();
   NormalizeTensors(worker);
   const size_t tensors = static_cast<size_t>(worker->tensor_source().tensors_size());
+  if (limits_.max_reply_bytes > 0) {
+    // The reply carries the worker (tensors in tensor_source), the tensors
+    // again as the legacy list, the identity, both ids and the live fields.
+    const size_t reply_bytes = worker->ByteSizeLong() + worker->tensor_source().ByteSizeLong() +
+                               request.identity().ByteSizeLong() + record->source_id.size() +
+                               record->worker_id.size() + 64;
+    if (absl::Status s = CheckReplySize(reply_bytes, limits_); !s.ok()) return s;
+  }
   if (encode_replies_) {
     // Compact record: the tensors live only as reply bytes.
     record->encoded =
         EncodeReply(record->source_id, record->worker_id, request.identity(), *worker);
+    record->encoded_bytes = record->encoded->worker_head.size() +
+                            record->encoded->worker_payload.size() +
+                            record->encoded->reply_tail.size();
     if (worker->has_tensor_source()) {
       worker->clear_tensor_source();  // frees the descriptors (clear_tensors() keeps them)
       worker->mutable_tensor_source();
@@ -89,6 +108,12 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
   record->pod_uid = std::move(*request.mutable_pod_uid());
   record->pod_namespace = std::move(*request.mutable_pod_namespace());
   record->owner = caller.principal;
+  if (caller.may_touch_any && !caller.transfer_owner && !caller.principal.empty()) {
+    // An admin override keeps the worker's owner, so the real publisher can
+    // still heartbeat it.
+    auto existing = store_->Get({record->source_id, record->worker_id});
+    if (existing.ok() && existing->record != nullptr) record->owner = existing->record->owner;
+  }
 
   const std::string source_id = record->source_id;
   const std::string model_name = record->identity.model_name();
@@ -107,6 +132,7 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
 
 absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
     const p2p::ListSourcesRequest& request) {
+  if (absl::Status s = CheckListLimits(request, limits_); !s.ok()) return s;
   auto parsed = ListQueryFrom(request);
   if (!parsed.ok()) return parsed.status();
   store::ListQuery& query = *parsed;

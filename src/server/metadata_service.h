@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "p2p.pb.h"
@@ -19,6 +20,12 @@ struct Caller {
   std::string principal;
   // False for callers that may only touch records they published.
   bool may_touch_any = true;
+  // Model-name patterns this caller may publish; empty: any.
+  std::vector<std::string> models;
+  // An admin republishing another principal's worker takes it over only
+  // when asked to (metadata "x-mx-transfer-owner: true"); otherwise the
+  // original owner keeps it.
+  bool transfer_owner = false;
 };
 
 class MetadataService {

@@ -17,6 +17,8 @@ class MeteredStore final : public store::Store {
 
   std::string_view backend() const override { return inner_->backend(); }
   bool MayBlock() const override { return inner_->MayBlock(); }
+  bool ListIsCached() const override { return inner_->ListIsCached(); }
+  uint64_t CorruptRecordsSkipped() const override { return inner_->CorruptRecordsSkipped(); }
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override;
   absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> record,

@@ -1,8 +1,14 @@
 #include "server/p2p_grpc_service.h"
 
+#include <grpcpp/support/server_callback.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "server/get_reply.h"
 #include "server/status_map.h"
-#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace mx::server {
@@ -10,13 +16,8 @@ namespace {
 
 namespace p2p = model_express::p2p;
 
-// Copies a StatusOr<Response> into the response gRPC owns.
-template <typename Response>
-absl::Status Deliver(absl::StatusOr<Response> result, Response* out) {
-  if (!result.ok()) return result.status();
-  out->Swap(&*result);
-  return absl::OkStatus();
-}
+constexpr std::string_view kMethodNames[] = {"PublishMetadata", "ListSources", "GetMetadata",
+                                             "UpdateStatus"};
 
 // Parses a raw request the way the generated code would.
 template <typename Request>
@@ -35,54 +36,211 @@ absl::Status Serialize(const Response& response, grpc::ByteBuffer* out) {
   return status.ok() ? absl::OkStatus() : absl::InternalError(status.error_message());
 }
 
+template <typename Response>
+absl::Status Deliver(absl::StatusOr<Response> result, grpc::ByteBuffer* out) {
+  if (!result.ok()) return result.status();
+  return Serialize(*result, out);
+}
+
 }  // namespace
 
-P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
-                               Authenticator authenticate)
-    : service_(service), pool_(pool), blocking_(blocking), authenticate_(std::move(authenticate)) {}
-
-grpc::ServerUnaryReactor* P2pGrpcService::Dispatch(
-    grpc::CallbackServerContext* context, std::string_view method,
-    std::function<absl::Status(const Caller&)> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  {
-    absl::MutexLock lock(&mu_);
-    if (draining_) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
-      return reactor;
-    }
-    ++in_flight_;
+// One call: authenticate from the metadata, then read the one request,
+// charge it to the budget, run it, answer. Owns itself (self_) until
+// OnDone; work queued on a pool holds a reference too, so a call answered
+// early (abandoned at shutdown) outlives the store call it waits on.
+class P2pGrpcService::Call final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+      public std::enable_shared_from_this<Call> {
+ public:
+  static Call* Start(P2pGrpcService* owner, grpc::CallbackServerContext* context,
+                     Method method) {
+    std::shared_ptr<Call> call(new Call(owner, context, method));
+    call->self_ = call;
+    call->Begin();
+    return call.get();
   }
-  auto finish = [this, reactor](const grpc::Status& status) {
-    reactor->Finish(status);
-    absl::MutexLock lock(&mu_);
-    --in_flight_;
-  };
-  // Authentication runs with the call, on the store pool when calls may
-  // block: a TokenReview is a network round trip.
-  auto run = [this, context, finish, method, work = std::move(work)] {
-    Caller caller;
-    if (authenticate_) {
-      auto who = authenticate_(context, method);
-      if (!who.ok()) {
-        finish(ToGrpcStatus(who.status()));
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
+      return;
+    }
+    const int64_t bytes = static_cast<int64_t>(request_.Length()) *
+                              (method_ == Method::kPublish ? 2 : 1) +
+                          kPerCallBytes;
+    if (owner_->budget_ != nullptr) {
+      if (!owner_->budget_->TryCharge(bytes)) {
+        request_.Clear();
+        FinishOnce(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("server memory budget is full: this request needs ", bytes,
+                         " bytes, ", owner_->budget_->in_use(), " of ",
+                         owner_->budget_->limit(),
+                         " are held by calls in progress (--memory-budget-bytes); retry later")));
         return;
       }
-      caller = *std::move(who);
+      charged_ = bytes;
     }
-    const absl::Status status = work(caller);
-    if (!status.ok() && !absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
-      spdlog::warn("{} failed: {}", method, status.ToString());
+    if (!owner_->blocking_) {
+      Run();
+      return;
     }
-    finish(ToGrpcStatus(status));
-  };
-  if (!blocking_) {
-    run();
-  } else if (!pool_->TrySubmit(run)) {
-    finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "server is overloaded: too many store calls queued"));
+    ThreadPool* pool = method_ == Method::kList && owner_->cache_pool_ != nullptr
+                           ? owner_->cache_pool_
+                           : owner_->pool_;
+    if (!pool->TrySubmit([self = shared_from_this()] { self->Run(); })) {
+      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "server is overloaded: too many store calls queued"));
+    }
   }
-  return reactor;
+
+  void OnWriteDone(bool) override {}
+
+  void OnDone() override {
+    if (charged_ > 0) owner_->budget_->Release(charged_);
+    if (begun_) owner_->EndCall(this);
+    self_.reset();  // last: may delete this
+  }
+
+  // Answers the call unless it was answered already. Thread-safe.
+  void FinishOnce(const grpc::Status& status, bool with_response = false) {
+    {
+      absl::MutexLock lock(&owner_->mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    if (with_response) {
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+    } else {
+      Finish(status);
+    }
+  }
+
+  // For AbandonRemaining, under owner_->mu_: claims the right to answer.
+  bool ClaimFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(owner_->mu_) {
+    if (finished_) return false;
+    finished_ = true;
+    return true;
+  }
+
+ private:
+  Call(P2pGrpcService* owner, grpc::CallbackServerContext* context, Method method)
+      : owner_(owner), context_(context), method_(method) {}
+
+  void Begin() {
+    begun_ = owner_->BeginCall(this);
+    if (!begun_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+      return;
+    }
+    if (owner_->auth_blocks_ && owner_->authenticate_) {
+      if (!owner_->pool_->TrySubmit([self = shared_from_this()] { self->Authenticate(); })) {
+        FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                "server is overloaded: too many calls waiting to be authenticated"));
+      }
+      return;
+    }
+    Authenticate();
+  }
+
+  bool Finished() {
+    absl::MutexLock lock(&owner_->mu_);
+    return finished_;
+  }
+
+  void Authenticate() {
+    if (Finished()) return;  // abandoned at shutdown while queued
+    if (owner_->authenticate_) {
+      auto who = owner_->authenticate_(context_, kMethodNames[static_cast<int>(method_)]);
+      if (!who.ok()) {
+        FinishOnce(ToGrpcStatus(who.status()));  // the message is never read
+        return;
+      }
+      caller_ = *std::move(who);
+    }
+    if (owner_->budget_ != nullptr && owner_->budget_->Full()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "server memory budget is full (--memory-budget-bytes); retry later"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void Run() {
+    if (Finished()) return;  // abandoned at shutdown while queued
+    // Nobody waits for the answer any more: leave the store alone.
+    if (context_->IsCancelled()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "the call was cancelled before a store thread was free"));
+      return;
+    }
+    if (context_->deadline() <= std::chrono::system_clock::now()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the deadline passed before a store thread was free"));
+      return;
+    }
+    const std::string_view name = kMethodNames[static_cast<int>(method_)];
+    const absl::Status status = owner_->Handle(method_, caller_, request_, &response_);
+    request_.Clear();
+    if (!status.ok()) {
+      if (!absl::IsNotFound(status) && !absl::IsInvalidArgument(status)) {
+        spdlog::warn("{} failed: {}", name, status.ToString());
+      }
+      FinishOnce(ToGrpcStatus(status));
+      return;
+    }
+    FinishOnce(grpc::Status::OK, /*with_response=*/true);
+  }
+
+  P2pGrpcService* const owner_;
+  grpc::CallbackServerContext* const context_;
+  const Method method_;
+  std::shared_ptr<Call> self_;
+  bool begun_ = false;
+  bool finished_ ABSL_GUARDED_BY(owner_->mu_) = false;
+  Caller caller_;
+  int64_t charged_ = 0;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+};
+
+P2pGrpcService::P2pGrpcService(MetadataService* service, ThreadPool* pool, bool blocking,
+                               Authenticator authenticate, RequestBudget* budget,
+                               bool auth_blocks, ThreadPool* cache_pool)
+    : service_(service),
+      pool_(pool),
+      blocking_(blocking),
+      authenticate_(std::move(authenticate)),
+      budget_(budget),
+      auth_blocks_(auth_blocks && pool != nullptr),
+      cache_pool_(cache_pool) {
+  // The generated base registered the four methods as unary (gRPC reads the
+  // whole message before any handler runs); serve them as streams instead.
+  for (int i = 0; i < 4; ++i) {
+    const auto method = static_cast<Method>(i);
+    auto make = [this, method] {
+      return new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+          [this, method](grpc::CallbackServerContext* context) {
+            return Call::Start(this, context, method);
+          });
+    };
+    MarkMethodStreamed(i, make());  // BIDI_STREAMING: no message read up front
+    MarkMethodRawCallback(i, make());
+  }
+}
+
+bool P2pGrpcService::BeginCall(Call* call) {
+  absl::MutexLock lock(&mu_);
+  if (draining_) return false;
+  ++in_flight_;
+  calls_.insert(call);
+  return true;
+}
+
+void P2pGrpcService::EndCall(Call* call) {
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+  calls_.erase(call);
 }
 
 bool P2pGrpcService::Drain(absl::Time deadline) {
@@ -92,49 +250,55 @@ bool P2pGrpcService::Drain(absl::Time deadline) {
   return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
-grpc::ServerUnaryReactor* P2pGrpcService::PublishMetadata(grpc::CallbackServerContext* context,
-                                                          const grpc::ByteBuffer* request,
-                                                          grpc::ByteBuffer* response) {
-  return Dispatch(context, "PublishMetadata", [this, request, response](const Caller& caller) {
-    // On an arena: thousands of tensors parsed without a malloc each, and
-    // freed at once (compact records copy out all they keep).
-    google::protobuf::Arena arena;
-    auto* parsed = google::protobuf::Arena::CreateMessage<p2p::PublishMetadataRequest>(&arena);
-    if (absl::Status s = ParseRequest(*request, parsed); !s.ok()) return s;
-    auto reply = service_->Publish(std::move(*parsed), caller);
-    if (!reply.ok()) return reply.status();
-    return Serialize(*reply, response);
-  });
+int P2pGrpcService::AbandonRemaining() {
+  std::vector<std::shared_ptr<Call>> calls;
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    for (Call* call : calls_) {
+      if (call->ClaimFinish()) calls.push_back(call->shared_from_this());
+    }
+  }
+  for (const auto& call : calls) {
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shut down before the store answered"));
+  }
+  return static_cast<int>(calls.size());
 }
 
-grpc::ServerUnaryReactor* P2pGrpcService::ListSources(grpc::CallbackServerContext* context,
-                                                      const p2p::ListSourcesRequest* request,
-                                                      p2p::ListSourcesResponse* response) {
-  return Dispatch(context, "ListSources", [this, request, response](const Caller&) {
-    return Deliver(service_->List(*request), response);
-  });
-}
-
-grpc::ServerUnaryReactor* P2pGrpcService::GetMetadata(grpc::CallbackServerContext* context,
-                                                      const grpc::ByteBuffer* request,
-                                                      grpc::ByteBuffer* response) {
-  return Dispatch(context, "GetMetadata", [this, request, response](const Caller&) {
-    p2p::GetMetadataRequest parsed;
-    if (absl::Status s = ParseRequest(*request, &parsed); !s.ok()) return s;
-    auto stored = service_->Find(parsed);
-    if (!stored.ok()) return stored.status();
-    *response = stored->record != nullptr ? FoundReplyBytes(*stored, &recent_legacy_)
-                                          : NotFoundReplyBytes(parsed);
-    return absl::OkStatus();
-  });
-}
-
-grpc::ServerUnaryReactor* P2pGrpcService::UpdateStatus(grpc::CallbackServerContext* context,
-                                                       const p2p::UpdateStatusRequest* request,
-                                                       p2p::UpdateStatusResponse* response) {
-  return Dispatch(context, "UpdateStatus", [this, request, response](const Caller& caller) {
-    return Deliver(service_->UpdateStatus(*request, caller), response);
-  });
+absl::Status P2pGrpcService::Handle(Method method, const Caller& caller,
+                                    const grpc::ByteBuffer& request,
+                                    grpc::ByteBuffer* response) {
+  switch (method) {
+    case Method::kPublish: {
+      // On an arena: thousands of tensors parsed without a malloc each, and
+      // freed at once (compact records copy out all they keep).
+      google::protobuf::Arena arena;
+      auto* parsed = google::protobuf::Arena::CreateMessage<p2p::PublishMetadataRequest>(&arena);
+      if (absl::Status s = ParseRequest(request, parsed); !s.ok()) return s;
+      return Deliver(service_->Publish(std::move(*parsed), caller), response);
+    }
+    case Method::kList: {
+      p2p::ListSourcesRequest parsed;
+      if (absl::Status s = ParseRequest(request, &parsed); !s.ok()) return s;
+      return Deliver(service_->List(parsed), response);
+    }
+    case Method::kGet: {
+      p2p::GetMetadataRequest parsed;
+      if (absl::Status s = ParseRequest(request, &parsed); !s.ok()) return s;
+      auto stored = service_->Find(parsed);
+      if (!stored.ok()) return stored.status();
+      *response = stored->record != nullptr ? FoundReplyBytes(*stored, &recent_legacy_)
+                                            : NotFoundReplyBytes(parsed);
+      return absl::OkStatus();
+    }
+    case Method::kUpdate: {
+      p2p::UpdateStatusRequest parsed;
+      if (absl::Status s = ParseRequest(request, &parsed); !s.ok()) return s;
+      return Deliver(service_->UpdateStatus(parsed, caller), response);
+    }
+  }
+  return absl::InternalError("unknown method");
 }
 
 }  // namespace mx::server

@@ -52,7 +52,11 @@ absl::StatusOr<ReapStats> Reaper::ScanOnce() {
     if (absl::IsFailedPrecondition(result) || absl::IsNotFound(result)) {
       ++stats.lost_races;  // a heartbeat, republish or another replica got there first
     } else if (!result.ok()) {
-      return result;
+      // One worker's failure (a poison record, a timeout) must not keep the
+      // others from being reaped: log it and go on.
+      ++stats.errors;
+      spdlog::warn("reaper: source={} worker={}: {}", ref.source_id, ref.worker_id,
+                   result.ToString());
     }
   }
   return stats;
@@ -72,6 +76,25 @@ void Reaper::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Reaper::StopBy(absl::Time deadline) {
+  bool finished = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (thread_.joinable()) {
+      finished = mu_.AwaitWithDeadline(absl::Condition(&finished_), deadline);
+    }
+  }
+  if (!thread_.joinable()) return true;
+  if (finished) {
+    thread_.join();
+  } else {
+    spdlog::error("reaper: a scan is stuck in the store past the deadline; abandoning it");
+    thread_.detach();
+  }
+  return finished;
+}
+
 void Reaper::Run() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
@@ -87,6 +110,7 @@ void Reaper::Run() {
     }
     mu_.Lock();
   }
+  finished_ = true;
 }
 
 }  // namespace mx::server

@@ -17,6 +17,7 @@ struct ReapStats {
   int marked_stale = 0;
   int deleted = 0;
   int lost_races = 0;  // state changed between read and write: left alone
+  int errors = 0;      // a write to one worker failed: logged, the scan went on
 };
 
 class Reaper {
@@ -34,6 +35,10 @@ class Reaper {
   // Runs ScanOnce every scan_interval on a thread until Stop().
   void Start();
   void Stop();  // idempotent; joins
+  // Like Stop(), but gives up at `deadline` when a scan hangs in the store:
+  // false means the thread was detached and still uses the store and this
+  // object, so the caller must keep both alive (leak them) from then on.
+  bool StopBy(absl::Time deadline);
 
  private:
   void Run();
@@ -43,6 +48,7 @@ class Reaper {
   const std::function<void(const ReapStats&)> observe_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Run() returned
   std::thread thread_;  // last: joins before the state above goes away
 };
 

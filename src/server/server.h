@@ -17,6 +17,7 @@
 #include "server/metadata_service.h"
 #include "server/p2p_grpc_service.h"
 #include "server/reaper.h"
+#include "server/refit_host.h"
 #include "server/server_metrics.h"
 #include "server/thread_pool.h"
 #include "server/watch/discovery_service.h"
@@ -42,11 +43,22 @@ class Server {
   int metrics_port() const { return http_ ? http_->port() : 0; }
   // The store as the service sees it (wrapped for metrics).
   store::Store* store() const { return store_.get(); }
+  // The RefitService host; null when the store has no refit backend.
+  RefitHost* refit() const { return refit_.get(); }
   const metrics::Registry& registry() const { return registry_; }
+  // The request-bytes budget in force (config or derived default).
+  int64_t memory_budget_bytes() const { return budget_ ? budget_->limit() : 0; }
 
   // Health goes NOT_SERVING, new calls are refused, in-flight calls get up
-  // to the configured grace period. Idempotent.
+  // to the configured grace period. Idempotent. Bounded by the grace period
+  // (plus a fraction of a second) whatever the store does: calls still
+  // stuck in the store then are answered UNAVAILABLE and their threads
+  // abandoned, and the store, pools and service are leaked on purpose so
+  // nothing joins them (the process is about to exit: a stuck call that
+  // returns after ~Server must not happen in a process that goes on);
+  // abandoned_store_calls() then says true.
   void Shutdown();
+  bool abandoned_store_calls() const { return abandoned_; }
 
  private:
   Server() = default;
@@ -54,6 +66,9 @@ class Server {
   ServerConfig config_;
   int port_ = 0;
   bool shut_down_ = false;
+  bool abandoned_ = false;
+  // Releases (leaks) what abandoned threads may still touch.
+  void LeakForAbandonedThreads();
   // Declaration order is destruction order in reverse: the gRPC server and
   // the threads go first, the store, then the metrics, last.
   metrics::Registry registry_;
@@ -63,9 +78,12 @@ class Server {
   std::unique_ptr<watch::DiscoveryService> discovery_;
   std::shared_ptr<auth::TokenFile> tokens_;
   std::shared_ptr<auth::TokenReviewVerifier> token_review_;
+  std::unique_ptr<RequestBudget> budget_;
   std::unique_ptr<MetadataService> service_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> cache_pool_;  // cache-answered reads (Store::ListIsCached)
   std::unique_ptr<P2pGrpcService> grpc_service_;
+  std::unique_ptr<RefitHost> refit_;  // null when the store has no refit backend
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Reaper> reaper_;

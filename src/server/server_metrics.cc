@@ -70,11 +70,21 @@ ServerMetrics::ServerMetrics(metrics::Registry* r)
       ready(r->AddGauge("mxd_ready", "1 while the store is reachable and mxd serves.", {})) {}
 
 void RpcLabels(const std::string& full_method, std::string* service, std::string* method) {
-  static const std::array<std::pair<const char*, const char*>, 7> kKnown = {{
+  static const std::array<std::pair<const char*, const char*>, 17> kKnown = {{
       {"model_express.p2p.P2pService", "PublishMetadata"},
       {"model_express.p2p.P2pService", "ListSources"},
       {"model_express.p2p.P2pService", "GetMetadata"},
       {"model_express.p2p.P2pService", "UpdateStatus"},
+      {"model_express.refit.RefitService", "CreateWeightVersion"},
+      {"model_express.refit.RefitService", "GetWeightVersion"},
+      {"model_express.refit.RefitService", "DeleteWeightVersion"},
+      {"model_express.refit.RefitService", "RegisterWorker"},
+      {"model_express.refit.RefitService", "CreateWeightVersionShard"},
+      {"model_express.refit.RefitService", "ListWeightVersionShards"},
+      {"model_express.refit.RefitService", "DeleteWeightVersionShard"},
+      {"model_express.refit.RefitService", "RegisterVersionLease"},
+      {"model_express.refit.RefitService", "DeleteVersionLease"},
+      {"mxd.refit.RefitInspect", "Snapshot"},
       {"grpc.health.v1.Health", "Check"},
       {"grpc.health.v1.Health", "Watch"},
       {"grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo"},

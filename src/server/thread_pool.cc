@@ -11,7 +11,9 @@ ThreadPool::~ThreadPool() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 bool ThreadPool::TrySubmit(std::function<void()> task) {
@@ -19,6 +21,27 @@ bool ThreadPool::TrySubmit(std::function<void()> task) {
   if (stopping_ || queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
   return true;
+}
+
+bool ThreadPool::StopBy(absl::Time deadline) {
+  bool done;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    auto all_exited = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return exited_ == threads_.size();
+    };
+    done = mu_.AwaitWithDeadline(absl::Condition(&all_exited), deadline);
+  }
+  for (auto& t : threads_) {
+    if (!t.joinable()) continue;
+    if (done) {
+      t.join();
+    } else {
+      t.detach();
+    }
+  }
+  return done;
 }
 
 void ThreadPool::Work() {
@@ -30,7 +53,10 @@ void ThreadPool::Work() {
         return stopping_ || !queue_.empty();
       };
       mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty()) {  // stopping and drained
+        ++exited_;
+        return;
+      }
       task = std::move(queue_.front());
       queue_.pop_front();
     }

@@ -1,5 +1,7 @@
 #include "server/tls.h"
 
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -26,7 +28,7 @@ using File = std::unique_ptr<FILE, FileCloser>;
 absl::StatusOr<File> Open(const std::string& flag, const std::string& path) {
   File f(std::fopen(path.c_str(), "r"));
   if (f == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path, ": ", std::strerror(errno)));
   }
   return f;
 }

@@ -18,7 +18,7 @@ absl::StatusOr<auth::TokenReviewCall> MakeTokenReviewCall(
     if (!in_cluster.ok()) return in_cluster.status();
     resolved = *std::move(in_cluster);
   }
-  k8s::ApiClientOptions api;
+  store::kube::ApiClientOptions api;
   api.base_url = resolved.api_url;
   api.token_file = resolved.token_file;
   api.token = resolved.token;
@@ -28,10 +28,10 @@ absl::StatusOr<auth::TokenReviewCall> MakeTokenReviewCall(
   api.connect_timeout = resolved.connect_timeout;
   // A caller is waiting: retry once, then answer UNAVAILABLE.
   api.max_attempts = 2;
-  auto client = std::make_shared<k8s::ApiClient>(api);
+  auto client = std::make_shared<store::kube::ApiClient>(api);
   return auth::TokenReviewCall(
       [client](const nlohmann::json& request) -> absl::StatusOr<nlohmann::json> {
-        const k8s::RequestInfo info{"create", "tokenreviews", "", ""};
+        const store::kube::RequestInfo info{"create", "tokenreviews", "", ""};
         return client->Call("POST", "/apis/authentication.k8s.io/v1/tokenreviews", &request,
                             "application/json", info);
       });

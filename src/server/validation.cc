@@ -122,6 +122,26 @@ absl::Status CheckPublishLimits(const PublishMetadataRequest& request,
   return CheckTensors(w.tensor_source().tensors(), limits);
 }
 
+absl::Status CheckListLimits(const model_express::p2p::ListSourcesRequest& request,
+                             const RequestLimits& limits) {
+  if (auto s = CheckIdentity(request.identity(), limits); !s.ok()) return s;
+  return CheckLength("model_name_filter", request.model_name_filter(),
+                     limits.max_identity_field_bytes);
+}
+
+absl::Status CheckReplySize(size_t reply_bytes, const RequestLimits& limits) {
+  if (limits.max_reply_bytes == 0 || reply_bytes <= limits.max_reply_bytes) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "this worker's GetMetadata reply would be ", reply_bytes,
+      " bytes (its tensors are sent twice: tensor_source and the legacy list), over the "
+      "server's maximum send size of ",
+      limits.max_reply_bytes,
+      " bytes (--max-message-bytes); the record would be unreadable, so it is not stored. "
+      "Publish fewer tensors per worker or raise --max-message-bytes"));
+}
+
 absl::Status CheckLookupId(std::string_view field, const std::string& id,
                            const RequestLimits& limits) {
   return CheckLength(field, id, limits.max_id_bytes);

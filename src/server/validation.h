@@ -21,6 +21,9 @@ struct RequestLimits {
   size_t max_tensors = 1'000'000;        // per worker, tensor_source + legacy
   size_t max_tensor_name_bytes = 4096;
   size_t max_endpoint_bytes = 4096;      // endpoints, agent name, accelerator
+  // Largest GetMetadata reply the server can send (its max send size); 0:
+  // unchecked. A publish whose reply would be larger is refused.
+  size_t max_reply_bytes = 0;
 };
 
 // Contract validation of PublishMetadata; empty when fine.
@@ -31,6 +34,14 @@ std::string InvalidUpdateStatus(const model_express::p2p::UpdateStatusRequest& r
 
 absl::Status CheckPublishLimits(const model_express::p2p::PublishMetadataRequest& request,
                                 const RequestLimits& limits);
+
+// ListSources: identity strings and model_name_filter.
+absl::Status CheckListLimits(const model_express::p2p::ListSourcesRequest& request,
+                             const RequestLimits& limits);
+
+// RESOURCE_EXHAUSTED naming both numbers when a GetMetadata reply of
+// `reply_bytes` would not fit limits.max_reply_bytes.
+absl::Status CheckReplySize(size_t reply_bytes, const RequestLimits& limits);
 
 // An id supplied by a caller for lookup (GetMetadata, UpdateStatus).
 absl::Status CheckLookupId(std::string_view field, const std::string& id,

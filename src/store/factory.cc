@@ -12,7 +12,7 @@
 namespace mx::store {
 
 absl::StatusOr<std::unique_ptr<Store>> MakeStore(const StoreConfig& config) {
-  if (config.backend == "memory") return std::make_unique<MemoryStore>();
+  if (config.backend == "memory") return std::make_unique<MemoryStore>(SystemClockMs, config.memory);
   if (config.backend == "redis") {
 #ifdef MX_WITH_REDIS
     return ConnectRedisStore(config.redis);

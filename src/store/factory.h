@@ -17,6 +17,7 @@ struct StoreConfig {
   std::string backend = "memory";  // memory | redis | kubernetes
   RedisOptions redis;
   KubernetesOptions kubernetes;
+  MemoryStoreLimits memory;  // caps of the memory store; 0: none
 };
 
 // Returns a store that is connected and ready, or the reason it is not:

@@ -20,6 +20,8 @@ class ForwardingStore : public Store {
 
   std::string_view backend() const override { return target_->backend(); }
   bool MayBlock() const override { return target_->MayBlock(); }
+  bool ListIsCached() const override { return target_->ListIsCached(); }
+  uint64_t CorruptRecordsSkipped() const override { return target_->CorruptRecordsSkipped(); }
   absl::StatusOr<int64_t> NowMs() override { return target_->NowMs(); }
   absl::Status CheckHealth() override { return target_->CheckHealth(); }
   absl::StatusOr<WorkerState> Upsert(std::shared_ptr<const WorkerRecord> record,

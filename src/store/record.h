@@ -51,6 +51,8 @@ struct WorkerRecord {
   // costs ~3x the wire bytes); server/reply_encoding.h ReplyWorker() reads
   // either form. Network stores never receive compact records.
   std::shared_ptr<const server::EncodedReply> encoded;
+  // Bytes held by `encoded` (set with it), for stores that cap memory.
+  size_t encoded_bytes = 0;
 };
 
 // The part of a worker that heartbeats and the reaper change.

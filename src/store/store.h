@@ -57,6 +57,16 @@ class Store {
   // off gRPC's threads. The memory store answers inline.
   virtual bool MayBlock() const = 0;
 
+  // True when List() is answered from local memory (a watch-fed cache)
+  // even though MayBlock(): the server then runs such reads on their own
+  // lane, never queued behind writes. Thread-safe.
+  virtual bool ListIsCached() const { return false; }
+
+  // How many times a listing or scan skipped a record that could not be
+  // decoded (a "poison" record; store/corrupt_records.h). Monotonic,
+  // thread-safe; exported as mxd_store_corrupt_records_total.
+  virtual uint64_t CorruptRecordsSkipped() const { return 0; }
+
   // Unix milliseconds on the store's clock, the one that stamps updated_at.
   // Replicas sharing a backend share this clock, so they agree on staleness.
   virtual absl::StatusOr<int64_t> NowMs() = 0;
@@ -75,7 +85,9 @@ class Store {
 
   // Summaries matching every filter in `query`, newest updated_at first
   // (ties by source_id then worker_id), at most query.limit. Never reads
-  // tensors. An empty vector means nothing matched.
+  // tensors. An empty vector means nothing matched. A record that cannot
+  // be decoded is skipped and counted (CorruptRecordsSkipped), never fails
+  // the whole listing.
   virtual absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) = 0;
 
   // Sets status and source_load and stamps updated_at = NowMs() on an existing worker, as a

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
     if (flags.inproc == "mxd") {
       mx::server::ServerConfig config;
       config.listen = "127.0.0.1:0";
+      config.metrics_listen = "";
       config.reflection = false;
       auto started = mx::server::Server::Start(config, std::make_unique<mx::store::MemoryStore>());
       if (!started.ok()) {

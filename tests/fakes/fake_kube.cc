@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "integration/port_reservation.h"
+
 namespace mx::testing {
 namespace {
 
@@ -43,8 +45,11 @@ std::unique_ptr<FakeKube> FakeKube::Start(const Options& options) {
   fake->tls_ = options.tls;
   fake->tokens_ = options.tokens;
   const std::string port_file = fake->dir_ + "/port";
+  // A reserved port, so that a test restarting the fake on the same port can
+  // never find another test's server there (see port_reservation.h).
+  const int port = options.port != 0 ? options.port : ReserveLoopbackPort();
   std::vector<std::string> args = {"python3", MX_FAKE_KUBE_APISERVER, "--port",
-                                   std::to_string(options.port),
+                                   std::to_string(port),
                                    "--port-file", port_file, "--bookmark-interval",
                                    std::to_string(options.bookmark_interval_s),
                                    "--event-window", std::to_string(options.event_window)};

@@ -33,6 +33,10 @@ API_RESOURCES = {
         {"name": "namespaces", "singularName": "namespace", "namespaced": False,
          "kind": "Namespace", "shortNames": ["ns"], "verbs": ["get", "list"]},
     ]}
+FAIL_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+                410: "Expired", 413: "RequestEntityTooLarge", 422: "Invalid",
+                429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
+                504: "Timeout"}
 WRITE_TYPES = ("application/json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
 
@@ -165,7 +169,17 @@ class Handler(BaseHTTPRequestHandler):
         verb = {"GET": "watch" if watching else ("get" if name else "list"), "POST": "create",
                 "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
         self.state.count(ns, "%s %s" % (verb, resource))
-        self._apply_faults(ns, verb, resource, name)
+        body, bad_json = None, False
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            raw = self._read_raw()  # read first: fault rules may match the created name
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                bad_json = True  # reported after the media-type check, as before
+        target = name
+        if not target and isinstance(body, dict) and isinstance(body.get("metadata"), dict):
+            target = body["metadata"].get("name")
+        self._apply_faults(ns, verb, resource, target)
         if (verb == "create" and (name or ns is None)) or (
                 verb in ("update", "patch", "delete") and not name):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method "
@@ -179,6 +193,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(415, "UnsupportedMediaType", "the body of the request was in "
                                "an unknown format - accepted media types include: %s"
                                % ", ".join(allowed))
+        if bad_json:
+            raise ApiError(400, "BadRequest", "request body is not valid JSON")
         if verb == "watch":
             return self._watch(resource, ns, query)
         if verb == "list":
@@ -196,18 +212,25 @@ class Handler(BaseHTTPRequestHandler):
                                          "metadata": meta, "items": items})
         if verb == "get":
             return self._send_json(200, self.state.get(resource, ns, name))
-        body = self._body()
         if verb == "create":
-            return self._send_json(201, self.state.create(resource, ns, body or {}))
-        if verb == "update":
-            return self._send_json(200, self.state.update(resource, ns, name, body or {}))
-        if verb == "patch":
-            return self._send_json(200, self.state.patch(resource, ns, name, body or {}))
-        old = self.state.delete(resource, ns, name, body)
-        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                              "status": "Success", "details": {
-                                  "name": name, "kind": resource,
-                                  "uid": old["metadata"]["uid"]}})
+            code, reply = 201, self.state.create(resource, ns, body or {})
+        elif verb == "update":
+            code, reply = 200, self.state.update(resource, ns, name, body or {})
+        elif verb == "patch":
+            code, reply = 200, self.state.patch(resource, ns, name, body or {})
+        else:
+            old = self.state.delete(resource, ns, name, body)
+            code, reply = 200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                "status": "Success", "details": {
+                                    "name": name, "kind": resource,
+                                    "uid": old["metadata"]["uid"]}}
+        # "Succeeded, but the reply came too late": the write is applied, then
+        # the answer waits (past the client's timeout).
+        rule = self.state.match_rule(ns, "slow_reply", verb, resource, target)
+        if rule:
+            self.state.count(ns, "slow_reply")
+            time.sleep(float(rule.get("ms", 1000)) / 1000.0)
+        self._send_json(code, reply)
 
     def _namespaces(self, rest):
         with self.state.cond:
@@ -224,6 +247,16 @@ class Handler(BaseHTTPRequestHandler):
         latency = self.state.fault(ns, "latency_ms")
         if latency:
             time.sleep(latency / 1000.0)
+        hang = self.state.fault(ns, "hang_s")
+        if hang:
+            time.sleep(float(hang))
+        rule = self.state.match_rule(ns, "fail", verb, resource, name)
+        if rule:
+            code = int(rule.get("code", 500))
+            reason = FAIL_REASONS.get(code, "InternalError")
+            message = rule.get("message") or "%s %s %s: injected fault" % (
+                verb, resource, name or "")
+            raise ApiError(code, reason, message, {"kind": resource, "name": name or ""})
         forbid = self.state.fault(ns, "forbid") or []
         if "%s %s" % (verb, resource) in forbid or "*" in forbid:
             raise ApiError(403, "Forbidden", '%s is forbidden: User "system:serviceaccount:%s:'
@@ -253,6 +286,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.close_connection = True
+        if state.take(ns, "end_watches"):
+            state.count(ns, "ended watch")
+            return self._chunk_end()  # a stream that ends cleanly at once
+        if state.fault(ns, "silent_watches"):
+            return self._silent_watch(ns)
         expire = state.take(ns, "expire_watches")
         with state.cond:
             epoch = state.watch_epoch
@@ -276,6 +314,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self._chunk_end()
             for kind, obj in initial:
                 self._chunk({"type": kind, "object": obj})
+            for line in state.pop_fault(ns, "inject_lines") or []:
+                data = (line + "\n").encode()  # raw: any bytes, any shape
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
             last_bookmark = time.time()
             while time.time() < deadline:
                 with state.cond:
@@ -318,6 +360,28 @@ class Handler(BaseHTTPRequestHandler):
             with state.cond:
                 state.active_watches -= 1
 
+    def _silent_watch(self, ns):
+        """Headers sent, then nothing (a peer that vanished without a FIN), not
+        even at timeoutSeconds, until the fault is cleared or watches are
+        dropped; then the connection is cut without a final chunk."""
+        state = self.state
+        with state.cond:
+            epoch = state.watch_epoch
+            state.active_watches += 1
+            state.silent_watches += 1
+        try:
+            while True:
+                with state.cond:
+                    if state.watch_epoch != epoch:
+                        return
+                    state.cond.wait(0.2)
+                if not state.fault(ns, "silent_watches"):
+                    return
+        finally:
+            with state.cond:
+                state.active_watches -= 1
+                state.silent_watches -= 1
+
     def _chunk(self, event):
         data = (json.dumps(event) + "\n").encode()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -336,7 +400,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send_json(200, body)
         if parts == ["watches"]:
             with state.cond:
-                return self._send_json(200, {"active": state.active_watches})
+                return self._send_json(200, {"active": state.active_watches,
+                                             "silent": state.silent_watches})
         body = self._body() or {}
         if parts == ["faults"] and method == "POST":
             scope = body.pop("namespace", "*")

@@ -237,6 +237,57 @@ class FakeApiServerTest(unittest.TestCase):
         self.assertEqual(counters, {"list configmaps": 2, "create configmaps": 1,
                                     "update configmaps": 2})
 
+    def test_fail_rules_match_verb_and_name_and_count_down(self):
+        path = "/api/v1/namespaces/r/configmaps"
+        self.fake.call("POST", "/_fake/faults", {"namespace": "r", "fail": [
+            {"verb": "create", "name_prefix": "chunk-", "code": 422, "count": 1},
+            {"verb": "update", "name": "head", "code": 403}]})
+        self.assertEqual(self.fake.call("POST", path, self.fake.cm("chunk-1"))[0], 422)
+        self.assertEqual(self.fake.call("POST", path, self.fake.cm("chunk-1"))[0], 201)
+        code, head = self.fake.call("POST", path, self.fake.cm("head"))
+        self.assertEqual(code, 201)
+        code, status = self.fake.call("PUT", path + "/head", head)
+        self.assertEqual((code, status["reason"]), (403, "Forbidden"))
+        self.fake.call("POST", "/_fake/faults", {"namespace": "r", "fail": []})
+        self.assertEqual(self.fake.call("PUT", path + "/head", head)[0], 200)
+
+    def test_a_slow_reply_applies_the_write_before_it_answers(self):
+        path = "/api/v1/namespaces/s/configmaps"
+        _, a = self.fake.call("POST", path, self.fake.cm("a"))
+        self.fake.call("POST", "/_fake/faults", {"namespace": "s", "slow_reply": [
+            {"verb": "patch", "ms": 300, "count": 1}]})
+        patch = {"metadata": {"resourceVersion": a["metadata"]["resourceVersion"],
+                              "labels": {"x": "1"}}}
+        started = time.time()
+        self.assertEqual(self.fake.call("PATCH", path + "/a", patch,
+                                        "application/merge-patch+json")[0], 200)
+        self.assertGreaterEqual(time.time() - started, 0.3)
+        # Its retry (same resourceVersion) is now a conflict: the first one landed.
+        self.assertEqual(self.fake.call("PATCH", path + "/a", patch,
+                                        "application/merge-patch+json")[0], 409)
+
+    def test_watches_can_end_at_once_or_stay_silent(self):
+        url = "/api/v1/namespaces/w2/configmaps?watch=1&allowWatchBookmarks=true"
+        self.fake.call("POST", "/_fake/faults", {"namespace": "w2", "end_watches": 1})
+        conn = self.fake.conn()
+        conn.request("GET", url, headers={"Authorization": "Bearer " + TOKEN})
+        self.assertEqual(conn.getresponse().read(), b"")  # ended cleanly, no event
+        conn.close()
+        self.fake.call("POST", "/_fake/faults", {"namespace": "w2", "silent_watches": True})
+        conn = self.fake.conn()
+        conn.request("GET", url + "&timeoutSeconds=1",
+                     headers={"Authorization": "Bearer " + TOKEN})
+        response = conn.getresponse()
+        self.assertEqual(response.status, 200)
+        deadline = time.time() + 10
+        while self.fake.call("GET", "/_fake/watches")[1]["silent"] < 1:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        self.fake.call("POST", "/_fake/faults", {"namespace": "w2", "silent_watches": False})
+        with self.assertRaises(Exception):  # cut without a final chunk
+            response.read()
+        conn.close()
+
 
 def urllib_quote(text):
     import urllib.parse

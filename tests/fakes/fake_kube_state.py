@@ -115,6 +115,7 @@ class State:
         self.counters = {}  # namespace or "*" -> {"verb resource": n}
         self.watch_epoch = 0
         self.active_watches = 0
+        self.silent_watches = 0
 
     # ---- faults and counters (caller holds no lock) ----
     def fault(self, ns, key):
@@ -137,6 +138,37 @@ class State:
                 if rate and random.random() < rate:
                     return True
         return False
+
+    def pop_fault(self, ns, key):
+        """Removes and returns a one-shot fault value (namespace first)."""
+        with self.cond:
+            for scope in (ns, "*"):
+                value = self.faults.get(scope, {}).pop(key, None)
+                if value:
+                    return value
+        return None
+
+    def match_rule(self, ns, key, verb, resource, name):
+        """The first rule of fault `key` (a list of rules) matching a request;
+        a rule with a `count` fires that many times. Rule fields (all
+        optional): verb, resource, name (exact), name_prefix, count."""
+        with self.cond:
+            for scope in (ns, "*"):
+                for rule in self.faults.get(scope, {}).get(key) or []:
+                    if rule.get("verb") not in (None, verb):
+                        continue
+                    if rule.get("resource") not in (None, resource):
+                        continue
+                    if rule.get("name") not in (None, name):
+                        continue
+                    if not (name or "").startswith(rule.get("name_prefix", "")):
+                        continue
+                    if "count" in rule:
+                        if rule["count"] <= 0:
+                            continue
+                        rule["count"] -= 1
+                    return dict(rule)
+        return None
 
     def count(self, ns, what):
         with self.cond:

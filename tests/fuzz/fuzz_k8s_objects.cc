@@ -24,8 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)mx::store::kube::DecodeTable(bytes);
       break;
     default: {
-      const mx::k8s::RequestInfo info{"get", "configmaps", "ns", "name"};
-      (void)mx::k8s::StatusFromResponse(400 + data[0] % 200, bytes, info);
+      const mx::store::kube::RequestInfo info{"get", "configmaps", "ns", "name"};
+      (void)mx::store::kube::StatusFromResponse(400 + data[0] % 200, bytes, info);
       break;
     }
   }

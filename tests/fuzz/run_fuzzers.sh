@@ -29,7 +29,7 @@ if [ -f "$REPO/src/store/redis/CMakeLists.txt" ]; then
 fi
 if [ -f "$REPO/src/store/kubernetes/CMakeLists.txt" ]; then
   WITH_K8S=ON
-  DEFAULT_TARGETS="$DEFAULT_TARGETS k8s_objects"
+  DEFAULT_TARGETS="$DEFAULT_TARGETS k8s_objects k8s_watch_event"
 fi
 TARGETS=${MX_FUZZ_TARGETS:-$DEFAULT_TARGETS}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"

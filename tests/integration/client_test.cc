@@ -155,6 +155,7 @@ TEST_F(ClientTest, CheckHealthReportsServingAndUnknownServices) {
 TEST(ClientAuthTest, BearerTokenIsSentAsAuthorizationMetadata) {
   server::ServerConfig config;
   config.listen = "127.0.0.1:0";
+  config.metrics_listen = "";  // no port sharing: 9401 may be another test's
   config.reflection = false;
   auto server = server::Server::Start(
       config, std::make_unique<store::MemoryStore>(),

@@ -144,6 +144,15 @@ TEST_F(FindSourceTest, TimesOutCleanlyWhenNoSourceAppears) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(FindSource(*client_, options).status()));
 }
 
+TEST_F(FindSourceTest, ALookOnceWithTimeoutZeroFindsAnExistingReadySource) {
+  PublishReady("ready", 0, "H100", 0);
+  auto options = Options();
+  options.timeout = milliseconds(0);
+  auto found = FindSource(*client_, options);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->worker_id, "ready");
+}
+
 TEST_F(FindSourceTest, WaitsForASourceThatAppearsLater) {
   auto options = Options();
   options.timeout = seconds(10);

@@ -158,7 +158,7 @@ TEST_F(KubernetesMxdTest, MissingRbacStopsMxdWithAClearError) {
   EXPECT_EQ(StartMxd(&mxd, Flags(), dir_ + "/mxd.log"), 0);
   ASSERT_TRUE(mxd.Wait(std::chrono::seconds(10)).has_value());
   const std::string log = mxd.ReadLog();
-  EXPECT_NE(log.find("PERMISSION_DENIED"), std::string::npos) << log;
+  EXPECT_NE(log.find("UNAVAILABLE"), std::string::npos) << log;
   EXPECT_NE(log.find("configmaps"), std::string::npos) << log;
   EXPECT_NE(log.find("RBAC"), std::string::npos) << log;
 }

@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -81,6 +83,34 @@ TEST_F(MxdProcessTest, ReflectionCanBeTurnedOff) {
   grpc::Status status;
   EXPECT_FALSE(Reflect(port, list, &response, &status));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(MxdProcessTest, ReflectionCanRequireAValidToken) {
+  const std::string token = "tok-reflection-reader-0123456789";
+  std::ofstream(dir_ + "/tokens") << token << ",dash,reader\n";
+  const int port = Start({"--auth-token-file=" + dir_ + "/tokens", "--reflection-requires-auth"});
+  ASSERT_NE(port, 0) << mxd_.ReadLog();
+  auto reflect = [&](const std::string& bearer, grpc::Status* status) {
+    auto stub = refl::ServerReflection::NewStub(Channel(port));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!bearer.empty()) context.AddMetadata("authorization", "Bearer " + bearer);
+    auto stream = stub->ServerReflectionInfo(&context);
+    refl::ServerReflectionRequest list;
+    list.set_list_services("");
+    stream->Write(list);
+    stream->WritesDone();
+    refl::ServerReflectionResponse response;
+    const bool read = stream->Read(&response);
+    *status = stream->Finish();
+    return read && status->ok() && response.list_services_response().service_size() > 0;
+  };
+  grpc::Status status;
+  EXPECT_FALSE(reflect("", &status));
+  EXPECT_FALSE(status.ok());
+  EXPECT_FALSE(reflect("tok-not-in-the-file-0123456789", &status));
+  EXPECT_FALSE(status.ok());
+  EXPECT_TRUE(reflect(token, &status)) << status.error_message();
 }
 
 TEST_F(MxdProcessTest, SigtermDrainsAndExitsZero) {

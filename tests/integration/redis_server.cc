@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "integration/port_reservation.h"
 #include "store/redis/redis_connection.h"
 
 namespace mx::testing {
@@ -22,21 +23,7 @@ std::string RedisServer::BinaryPath() {
   return env != nullptr && *env != '\0' ? env : "/usr/bin/redis-server";
 }
 
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
+int FreeLoopbackPort() { return ReserveLoopbackPort(); }
 
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(RedisServerOptions options) {
   if (access(BinaryPath().c_str(), X_OK) != 0) {
@@ -73,16 +60,38 @@ absl::Status RedisServer::Launch() {
   probe.host = "127.0.0.1";
   probe.port = port_;
   probe.connect_timeout = std::chrono::milliseconds(200);
-  // Up once it answers PING: "PONG", or NOAUTH when a password is set.
-  // "LOADING" means the AOF is still being read.
+  // Up once it answers PING ("LOADING" means the AOF is still being read)
+  // and CONFIG GET dir names our directory.
+  std::error_code ignored;
+  const std::string real_dir = std::filesystem::canonical(dir_, ignored).string();
+  bool answered = false, ours = false;
   const bool up = WaitFor(
       [&] {
         if (!process_->running()) return true;
         auto c = store::redis::RedisConnection::Open(probe);
         if (!c.ok()) return false;
         auto reply = (*c)->Command({"PING"});
-        return reply.ok() && !((*reply)->type == REDIS_REPLY_ERROR &&
-                               absl::StartsWith((*reply)->str, "LOADING"));
+        if (!reply.ok() || ((*reply)->type == REDIS_REPLY_ERROR &&
+                            absl::StartsWith((*reply)->str, "LOADING"))) {
+          return false;
+        }
+        answered = true;
+        if (!options_.password.empty() &&
+            !(*c)->Command({"AUTH", options_.password}).ok()) {
+          return false;
+        }
+        // The port is reserved, but check that it is our redis-server that
+        // answers: its working directory is this server's own temp dir.
+        auto dir = (*c)->Command({"CONFIG", "GET", "dir"});
+        if (!dir.ok()) return false;
+        if ((*dir)->type == REDIS_REPLY_ERROR) {
+          ours = true;  // CONFIG not allowed for this user: nothing to compare
+          return true;
+        }
+        ours = (*dir)->type == REDIS_REPLY_ARRAY && (*dir)->elements == 2 &&
+               (*dir)->element[1]->str != nullptr &&
+               std::string((*dir)->element[1]->str) == real_dir;
+        return ours;
       },
       std::chrono::seconds(10));
   if (!process_->running()) {
@@ -93,6 +102,10 @@ absl::Status RedisServer::Launch() {
   }
   if (!up) {
     Kill();
+    if (answered && !ours) {
+      return absl::InternalError(absl::StrCat("port ", port_, " is answered by another redis-server"
+                                              " (CONFIG GET dir is not ", real_dir, ")"));
+    }
     return absl::DeadlineExceededError("redis-server did not answer within 10 s");
   }
   return absl::OkStatus();

@@ -59,7 +59,8 @@ class RedisServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
-// A free TCP port on 127.0.0.1 (bound and released at once).
+// A free TCP port on 127.0.0.1, reserved for the rest of this process
+// (see integration/port_reservation.h); Start() and Restart() use one.
 int FreeLoopbackPort();
 
 // One server shared by every test of the process, started on first use.

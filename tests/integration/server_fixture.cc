@@ -9,6 +9,9 @@ ServerFixture::~ServerFixture() {
 server::ServerConfig ServerFixture::DefaultConfig() {
   server::ServerConfig config;
   config.listen = "127.0.0.1:0";
+  // No metrics listener unless a test asks for one: the default 0.0.0.0:9401
+  // is refused to the second server that tries it (no port sharing).
+  config.metrics_listen = "";
   config.health_poll = std::chrono::milliseconds(50);
   config.shutdown_grace = std::chrono::seconds(5);
   return config;

@@ -14,27 +14,14 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "integration/port_reservation.h"
 #include "store/memory/memory_store.h"
 
 extern char** environ;
 
 namespace mx::testing {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+int FreePort() { return ReserveLoopbackPort(); }
 
 std::unique_ptr<server::Server> StartServer(int port, std::chrono::seconds heartbeat_timeout,
                                             std::chrono::seconds scan_interval,
@@ -45,6 +32,7 @@ std::unique_ptr<server::Server> StartServer(int port, std::chrono::seconds heart
   config.reaper.scan_interval = scan_interval;
   config.shutdown_grace = std::chrono::seconds(1);
   config.reflection = false;
+  config.metrics_listen = "";  // 9401 would be taken by the first server
   if (!store) store = std::make_unique<store::MemoryStore>();
   auto server = server::Server::Start(config, std::move(store));
   if (!server.ok()) {

@@ -20,7 +20,9 @@
 
 namespace mx::testing {
 
-// A loopback port nothing listens on right now.
+// A loopback port nothing listens on, reserved for the rest of this process:
+// no other test's server can take it, and a server of this test can listen
+// on it, stop and listen again (see integration/port_reservation.h).
 int FreePort();
 
 // In-process mxd on 127.0.0.1:`port` (0 = any) over `store` (a MemoryStore

@@ -12,7 +12,7 @@
 namespace mx::store::kube {
 namespace {
 
-const k8s::RequestInfo kInfo{"patch", "configmaps", "inference", "mxw-1"};
+const RequestInfo kInfo{"patch", "configmaps", "inference", "mxw-1"};
 
 std::string StatusBody(const std::string& reason, const std::string& message) {
   return nlohmann::json{{"kind", "Status"}, {"reason", reason}, {"message", message}}.dump();
@@ -20,36 +20,38 @@ std::string StatusBody(const std::string& reason, const std::string& message) {
 
 TEST(KubernetesStatusTest, HttpCodesMapToStatusCodes) {
   using C = absl::StatusCode;
-  EXPECT_EQ(k8s::StatusFromResponse(200, "{}", kInfo).code(), C::kOk);
-  EXPECT_EQ(k8s::StatusFromResponse(404, StatusBody("NotFound", "x"), kInfo).code(), C::kNotFound);
-  EXPECT_EQ(k8s::StatusFromResponse(409, StatusBody("Conflict", "x"), kInfo).code(), C::kAborted);
-  EXPECT_EQ(k8s::StatusFromResponse(409, StatusBody("AlreadyExists", "x"), kInfo).code(),
+  EXPECT_EQ(StatusFromResponse(200, "{}", kInfo).code(), C::kOk);
+  EXPECT_EQ(StatusFromResponse(404, StatusBody("NotFound", "x"), kInfo).code(), C::kNotFound);
+  EXPECT_EQ(StatusFromResponse(409, StatusBody("Conflict", "x"), kInfo).code(), C::kAborted);
+  EXPECT_EQ(StatusFromResponse(409, StatusBody("AlreadyExists", "x"), kInfo).code(),
             C::kAlreadyExists);
-  EXPECT_EQ(k8s::StatusFromResponse(401, "", kInfo).code(), C::kUnauthenticated);
-  EXPECT_EQ(k8s::StatusFromResponse(410, StatusBody("Expired", "x"), kInfo).code(),
+  EXPECT_EQ(StatusFromResponse(401, "", kInfo).code(), C::kUnavailable);
+  EXPECT_EQ(StatusFromResponse(410, StatusBody("Expired", "x"), kInfo).code(),
             C::kOutOfRange);
-  EXPECT_EQ(k8s::StatusFromResponse(422, StatusBody("Invalid", "[]: Too long: must have at "
+  EXPECT_EQ(StatusFromResponse(422, StatusBody("Invalid", "[]: Too long: must have at "
                                                                "most 1048576 bytes"), kInfo)
                 .code(),
             C::kResourceExhausted);
-  EXPECT_EQ(k8s::StatusFromResponse(422, StatusBody("Invalid", "bad name"), kInfo).code(),
+  EXPECT_EQ(StatusFromResponse(422, StatusBody("Invalid", "bad name"), kInfo).code(),
             C::kInvalidArgument);
-  EXPECT_EQ(k8s::StatusFromResponse(429, "", kInfo).code(), C::kUnavailable);
-  EXPECT_EQ(k8s::StatusFromResponse(503, "<html>", kInfo).code(), C::kUnavailable);
+  EXPECT_EQ(StatusFromResponse(429, "", kInfo).code(), C::kUnavailable);
+  EXPECT_EQ(StatusFromResponse(503, "<html>", kInfo).code(), C::kUnavailable);
 }
 
 TEST(KubernetesStatusTest, ForbiddenNamesTheRoleRuleToAdd) {
-  const absl::Status s = k8s::StatusFromResponse(
+  const absl::Status s = StatusFromResponse(
       403, StatusBody("Forbidden", "configmaps \"mxw-1\" is forbidden"), kInfo);
-  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  // mxd's own credentials: UNAVAILABLE, never a verdict on the caller.
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   const std::string m(s.message());
+  EXPECT_NE(m.find("kubernetes store"), std::string::npos) << m;
   EXPECT_NE(m.find("verbs [\"patch\"] on resources [\"configmaps\"]"), std::string::npos) << m;
   EXPECT_NE(m.find("namespace \"inference\""), std::string::npos) << m;
   EXPECT_NE(m.find("rbac.yaml"), std::string::npos) << m;
 }
 
 TEST(KubernetesStatusTest, UrlEncodeEscapesSelectorSyntax) {
-  EXPECT_EQ(k8s::UrlEncode("a.b/c=d,e in (f)"), "a.b%2Fc%3Dd%2Ce%20in%20%28f%29");
+  EXPECT_EQ(UrlEncode("a.b/c=d,e in (f)"), "a.b%2Fc%3Dd%2Ce%20in%20%28f%29");
 }
 
 TEST(KubernetesNamesTest, HeadNamesAreValidDistinctAndDeterministic) {

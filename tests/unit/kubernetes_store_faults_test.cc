@@ -133,7 +133,7 @@ TEST_F(KubernetesStoreTest, ForbiddenAtStartupNamesTheMissingRbacRule) {
   fake_->Faults({{"namespace", ns_}, {"forbid", {"list configmaps"}}});
   auto store = ConnectKubernetesStore(Options());
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
   const std::string message(store.status().message());
   EXPECT_NE(message.find("RBAC"), std::string::npos) << message;
   EXPECT_NE(message.find("[\"list\"]"), std::string::npos) << message;
@@ -141,11 +141,14 @@ TEST_F(KubernetesStoreTest, ForbiddenAtStartupNamesTheMissingRbacRule) {
   EXPECT_NE(message.find(ns_), std::string::npos) << message;
 }
 
-TEST_F(KubernetesStoreTest, AWrongTokenAtStartupIsUnauthenticated) {
+TEST_F(KubernetesStoreTest, AWrongTokenOfMxdItselfIsUnavailableNamingTheStoreAndVerb) {
   auto options = Options();
   options.token = "not-the-token";
   auto store = ConnectKubernetesStore(options);
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnauthenticated) << store.status();
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+  const std::string message(store.status().message());
+  EXPECT_NE(message.find("kubernetes store"), std::string::npos) << message;
+  EXPECT_NE(message.find("list configmaps"), std::string::npos) << message;
 }
 
 TEST_F(KubernetesStoreTest, ARotatedTokenFileIsReadAgain) {

@@ -55,6 +55,7 @@ class RawGrpcPathsTest : public ::testing::Test {
     server_.reset();
     ServerConfig config;
     config.listen = "127.0.0.1:0";
+    config.metrics_listen = "";  // no port sharing: 9401 may be another test's
     config.reflection = false;
     auto server = Server::Start(config, std::move(store));
     ASSERT_TRUE(server.ok()) << server.status();

@@ -54,6 +54,50 @@ TEST(TokenFile, EditsOnDiskAreReloadedAndBadEditsKeepTheOldTable) {
   mx::testing::RunShell("rm -rf " + dir);
 }
 
+TEST(TokenFile, ADeletedFileRevokesEveryTokenAndABadEditKeepsTheTableAndIsCounted) {
+  const std::string dir = mx::testing::NewTempDir();
+  const std::string path = dir + "/tokens";
+  mx::testing::WriteFile(path, std::string(kReaderToken) + ",dash,reader\n");
+  TokenFile tokens(path, std::chrono::milliseconds(0));
+  ASSERT_TRUE(tokens.Load().ok());
+
+  mx::testing::WriteFile(path, "garbage line that does not parse, at all\n");
+  EXPECT_TRUE(mx::testing::PollUntil([&] {
+    (void)tokens.Lookup(kReaderToken);  // lookups notice the edit
+    return tokens.state().invalid;
+  }));
+  EXPECT_TRUE(tokens.Lookup(kReaderToken).has_value()) << "a bad edit keeps the last good table";
+  EXPECT_EQ(tokens.state().syntax_errors, 1);
+  EXPECT_FALSE(tokens.state().revoked);
+
+  ASSERT_TRUE(mx::testing::RunShell("rm -f " + path));
+  EXPECT_FALSE(tokens.Lookup(kReaderToken).has_value()) << "fail closed: the file is gone";
+  EXPECT_TRUE(tokens.state().revoked);
+
+  mx::testing::WriteFile(path, std::string(kPublisherToken) + ",eng,publisher\n");
+  EXPECT_TRUE(mx::testing::PollUntil([&] { return tokens.Lookup(kPublisherToken).has_value(); }));
+  EXPECT_FALSE(tokens.state().revoked);
+  EXPECT_FALSE(tokens.state().invalid);
+  mx::testing::RunShell("rm -rf " + dir);
+}
+
+TEST(TokenFileParser, AFourthColumnLimitsTheModelsATokenMayPublish) {
+  auto table = ParseTokenFile(std::string(kPublisherToken) + ",eng,publisher,team-a/*;x/y\n" +
+                              kReaderToken + ",dash,reader\n");
+  ASSERT_TRUE(table.ok()) << table.status();
+  const Identity& eng = table->at(TokenDigest(kPublisherToken));
+  EXPECT_EQ(eng.models, (std::vector<std::string>{"team-a/*", "x/y"}));
+  EXPECT_TRUE(table->at(TokenDigest(kReaderToken)).models.empty());
+  for (const char* bad : {",eng,publisher,", ",eng,publisher,a*b", ",eng,publisher,a b",
+                          ",eng,publisher,a,b"}) {
+    auto parsed = ParseTokenFile(std::string(kPublisherToken) + bad + "\n");
+    EXPECT_FALSE(parsed.ok()) << bad;
+    if (!parsed.ok()) {
+      EXPECT_EQ(std::string(parsed.status().message()).find(kPublisherToken), std::string::npos);
+    }
+  }
+}
+
 TEST(Roles, ReadersReadPublishersWriteAdminsDoEverything) {
   EXPECT_TRUE(RoleAllows(Role::kReader, "ListSources"));
   EXPECT_TRUE(RoleAllows(Role::kReader, "GetMetadata"));

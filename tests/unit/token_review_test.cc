@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+
 namespace mx::auth {
 namespace {
 
@@ -116,9 +121,96 @@ TEST_F(TokenReviewTest, CacheStaysBounded) {
   EXPECT_EQ(fake_.calls, before + 1) << "old entries were evicted (max 3)";
 }
 
+TEST_F(TokenReviewTest, OverflowEvictsTheLeastRecentlyUsedEntryNotTheWholeCache) {
+  auto v = Make({"ml:engine"});  // max 3 entries
+  fake_.next = Reply(true, "system:serviceaccount:ml:engine");
+  for (const char* t : {"a", "b", "c"}) ASSERT_TRUE(v->Verify(t)->has_value());
+  ASSERT_TRUE(v->Verify("a")->has_value());  // a is now the most recent
+  ASSERT_TRUE(v->Verify("d")->has_value());  // evicts b, the oldest
+  const int before = fake_.calls;
+  for (const char* t : {"a", "c", "d"}) EXPECT_TRUE(v->Verify(t)->has_value()) << t;
+  EXPECT_EQ(fake_.calls, before) << "a, c and d stayed cached";
+  EXPECT_EQ(v->cache_size(), 3u);
+  (void)v->Verify("b");
+  EXPECT_EQ(fake_.calls, before + 1) << "b was the one evicted";
+}
+
+TEST_F(TokenReviewTest, ConcurrentRequestsWithOneTokenShareOneReview) {
+  absl::Notification release;
+  std::atomic<int> calls{0};
+  TokenReviewOptions o;
+  o.allow = {"ml:engine"};
+  auto v = TokenReviewVerifier::Create(o, [&](const Json&) -> absl::StatusOr<Json> {
+    ++calls;
+    release.WaitForNotification();  // hold the review until all callers wait on it
+    return Reply(true, "system:serviceaccount:ml:engine", {});
+  });
+  ASSERT_TRUE(v.ok()) << v.status();
+  std::vector<std::thread> threads;
+  std::atomic<int> accepted{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto r = (*v)->Verify("same-token");
+      if (r.ok() && r->has_value()) ++accepted;
+    });
+  }
+  // All eight either wait on the one review or have not reached Verify yet;
+  // give them a bounded moment to line up, then answer.
+  for (int i = 0; i < 200 && calls.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  release.Notify();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 8);
+  EXPECT_EQ(calls.load(), 1) << "one review for one token, however many callers";
+}
+
+TEST_F(TokenReviewTest, UnknownTokenReviewsAreRateLimitedButKnownTokensAreNot) {
+  TokenReviewOptions o;
+  o.allow = {"ml:engine"};
+  o.cache_ttl = std::chrono::seconds(60);
+  o.unknown_reviews_per_sec = 1;
+  o.unknown_reviews_burst = 5;
+  auto made = TokenReviewVerifier::Create(o, fake_.Call(), [this] { return now_; });
+  ASSERT_TRUE(made.ok());
+  auto& v = *made;
+  fake_.next = Reply(true, "system:serviceaccount:ml:engine", {});
+  ASSERT_TRUE(v->Verify("legit")->has_value());  // 1 of the burst
+  fake_.next = Reply(false, "");
+  int refused = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto r = v->Verify("random-" + std::to_string(i));
+    if (absl::IsResourceExhausted(r.status())) ++refused;
+  }
+  EXPECT_EQ(fake_.calls, 5) << "a spray of 1000 random tokens cost only the burst";
+  EXPECT_EQ(refused, 996);
+  EXPECT_EQ(v->rate_limited(), 996);
+  // The legitimate token expires and is re-reviewed although the bucket is empty.
+  now_ += std::chrono::seconds(61);
+  fake_.next = Reply(true, "system:serviceaccount:ml:engine", {});
+  EXPECT_TRUE(v->Verify("legit")->has_value());
+  EXPECT_EQ(fake_.calls, 6);
+  // The bucket refills at its rate.
+  now_ += std::chrono::seconds(2);
+  EXPECT_TRUE(v->Verify("new-token").ok());
+}
+
+TEST_F(TokenReviewTest, AnAllowlistSuffixLimitsTheModelsAnAccountMayPublish) {
+  auto v = Make({"ml:engine=publisher@team-a/*;shared/llama"});
+  fake_.next = Reply(true, "system:serviceaccount:ml:engine");
+  auto who = v->Verify("tok");
+  ASSERT_TRUE(who.ok() && who->has_value());
+  EXPECT_EQ((*who)->models, (std::vector<std::string>{"team-a/*", "shared/llama"}));
+  EXPECT_TRUE(ModelInScope((*who)->models, "team-a/model-x"));
+  EXPECT_TRUE(ModelInScope((*who)->models, "shared/llama"));
+  EXPECT_FALSE(ModelInScope((*who)->models, "shared/llama-70b"));
+  EXPECT_FALSE(ModelInScope((*who)->models, "team-b/model"));
+}
+
 TEST(TokenReviewConfig, MalformedAllowlistsAreRejected) {
   for (std::vector<std::string> allow :
-       {std::vector<std::string>{}, {"engine"}, {"ml:engine=root"}, {"ML:engine"}, {"a:b:c"}}) {
+       {std::vector<std::string>{}, {"engine"}, {"ml:engine=root"}, {"ML:engine"}, {"a:b:c"},
+        {"ml:engine=publisher@"}, {"ml:engine=publisher@a*b"}, {"ml:engine=publisher@x;;y"}}) {
     TokenReviewOptions o;
     o.allow = allow;
     EXPECT_FALSE(TokenReviewVerifier::Create(o, nullptr).ok());

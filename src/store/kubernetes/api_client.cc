@@ -17,7 +17,7 @@
 #include "common/file_util.h"
 #include "store/kubernetes/curl_util.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 struct ApiClient::Handle {
   CurlEasyPtr curl;
@@ -47,8 +47,8 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
   if (options_.token_file.empty()) return options_.token;
   struct stat st {};
   if (stat(options_.token_file.c_str(), &st) != 0) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("kubernetes token file ", options_.token_file, " cannot be read"));
+    return absl::UnavailableError(
+        absl::StrCat("kubernetes store: mxd's token file ", options_.token_file, " cannot be read"));
   }
   // Projected service-account tokens are rotated by replacing the file.
   const int64_t stamp = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
@@ -56,8 +56,8 @@ absl::StatusOr<std::string> ApiClient::Token(bool force_reload) {
                         static_cast<int64_t>(st.st_ino) * 131;
   absl::MutexLock lock(&token_mu_);
   if (force_reload || stamp != token_stamp_) {
-    auto text = ReadFileToString(options_.token_file, "kubernetes token file");
-    if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+    auto text = ReadFileToString(options_.token_file, "kubernetes store: mxd's token file");
+    if (!text.ok()) return absl::UnavailableError(text.status().message());
     token_ = std::string(absl::StripAsciiWhitespace(*text));
     token_stamp_ = stamp;
   }
@@ -120,7 +120,11 @@ absl::StatusOr<ApiClient::Reply> ApiClient::PerformOnce(std::string_view method,
 absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& path,
                                                const nlohmann::json* body,
                                                std::string_view content_type,
-                                               const RequestInfo& info) {
+                                               const RequestInfo& info, CallTrace* trace) {
+  CallTrace local;
+  if (trace == nullptr) trace = &local;
+  *trace = CallTrace{};
+  const bool write = method != "GET";
   std::string payload;
   if (body != nullptr) payload = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string url = options_.base_url + path;
@@ -132,6 +136,7 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
     auto token = Token(/*force_reload=*/false);
     if (!token.ok()) return token.status();
     auto reply = PerformOnce(method, url, body ? &payload : nullptr, content_type, *token);
+    ++trace->attempts;
     if (reply.ok() && reply->code == 401 && !reauthenticated && !options_.token_file.empty()) {
       reauthenticated = true;  // the token may have rotated in the same mtime tick
       if (Token(/*force_reload=*/true).ok()) {
@@ -151,9 +156,11 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
       }
       last = StatusFromResponse(code, reply->body, info);
       if (code != 429 && code < 500) return last;
+      if (code >= 500 && write) trace->ambiguous = true;  // etcd may have committed it
       server_wait = std::chrono::seconds(std::clamp(reply->retry_after_s, 0, 5));
     } else {
       last = reply.status();
+      if (write) trace->ambiguous = true;  // sent, but no answer: maybe applied
     }
     if (attempt == options_.max_attempts) break;
     std::this_thread::sleep_for(std::max(server_wait, backoff.Next()));
@@ -162,4 +169,4 @@ absl::StatusOr<nlohmann::json> ApiClient::Call(std::string_view method, const st
                                              options_.max_attempts, " attempts)"));
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

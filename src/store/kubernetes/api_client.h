@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 struct ApiClientOptions {
   std::string base_url;    // "https://10.0.0.1:443" (no trailing slash)
@@ -44,7 +44,7 @@ struct RequestInfo {
 };
 
 // Maps an HTTP status and its metav1.Status body to absl::Status:
-// 400/415 InvalidArgument, 401 Unauthenticated, 403 PermissionDenied (with
+// 400/415 InvalidArgument, 401 and 403 Unavailable (mxd's own credentials; 403 with
 // the Role rule that is missing), 404 NotFound, 409 AlreadyExists (reason
 // AlreadyExists) or Aborted (a resourceVersion conflict: re-read and retry),
 // 410 OutOfRange (resourceVersion or continue token expired: re-list),
@@ -68,6 +68,16 @@ class WatchCanceller {
   void* multi_ ABSL_GUARDED_BY(mu_) = nullptr;  // CURLM* of the running watch
 };
 
+// What Call did besides its answer: after a timeout, a dropped connection or
+// a 5xx, a write may have been applied even though no 2xx came back; a
+// retry of it then sees the effect of the first attempt (409, 404,
+// AlreadyExists). `ambiguous` says so, and the caller reads back before it
+// decides it lost.
+struct CallTrace {
+  int attempts = 0;
+  bool ambiguous = false;  // an earlier attempt may have been applied
+};
+
 // Thread-safe. Reuses connections through a pool of curl handles.
 class ApiClient {
  public:
@@ -82,15 +92,17 @@ class ApiClient {
   // `path` includes the query string. Returns the parsed body of a 2xx.
   absl::StatusOr<nlohmann::json> Call(std::string_view method, const std::string& path,
                                       const nlohmann::json* body, std::string_view content_type,
-                                      const RequestInfo& info);
+                                      const RequestInfo& info, CallTrace* trace = nullptr);
 
   // Streams a watch (`path` must carry watch=1). Calls on_event for every
-  // event line in order; on_event returning false ends the watch. Returns
-  // OK when the server ended the stream, on_event stopped it or `cancel`
-  // fired; the mapped error when the server refused it; Unavailable when
-  // the connection broke.
+  // event line in order (a line that is not JSON arrives as a discarded
+  // json value); on_event returning false ends the watch. Returns OK when
+  // the server ended the stream, on_event stopped it or `cancel` fired; the
+  // mapped error when the server refused it; Unavailable when the
+  // connection broke; DeadlineExceeded when no event line came for
+  // `idle_timeout` (the watchdog; zero: none).
   absl::Status Watch(const std::string& path, const RequestInfo& info,
-                     std::chrono::seconds max_duration,
+                     std::chrono::seconds max_duration, std::chrono::milliseconds idle_timeout,
                      const std::function<bool(const nlohmann::json&)>& on_event,
                      WatchCanceller* cancel);
 
@@ -119,6 +131,6 @@ class ApiClient {
   std::vector<std::unique_ptr<Handle>> idle_ ABSL_GUARDED_BY(pool_mu_);
 };
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube
 
 #endif  // MX_STORE_KUBERNETES_API_CLIENT_H_

@@ -4,7 +4,7 @@
 #include "common/hex.h"
 #include "store/kubernetes/api_client.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 namespace {
 
 std::string Describe(const RequestInfo& info) {
@@ -36,12 +36,16 @@ absl::Status StatusFromResponse(long code, std::string_view body, const RequestI
     case 400:
     case 415:
       return absl::InvalidArgumentError(text);
+    // 401/403 judge mxd's own service account, not the caller: callers see
+    // UNAVAILABLE ("the store is unusable"), never a verdict on their token.
     case 401:
-      return absl::UnauthenticatedError(absl::StrCat(
-          text, " (the bearer token is missing, expired or not accepted; check the "
-                "service-account token file)"));
+      return absl::UnavailableError(absl::StrCat(
+          "kubernetes store: ", text,
+          " (mxd's own bearer token is missing, expired or not accepted; check the "
+          "service-account token file)"));
     case 403:
-      return absl::PermissionDeniedError(absl::StrCat(
+      return absl::UnavailableError(absl::StrCat(
+          "kubernetes store: ",
           text, " (RBAC: grant this service account a Role rule with verbs [\"", info.verb,
           "\"] on resources [\"", info.resource, "\"] in namespace \"", info.namespace_name,
           "\"; see deploy/kubernetes/rbac.yaml)"));
@@ -79,4 +83,4 @@ std::string UrlEncode(std::string_view text) {
   return out;
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

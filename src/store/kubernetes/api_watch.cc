@@ -1,10 +1,13 @@
 // Streaming watch: a curl multi handle so another thread can interrupt the
 // wait (curl_multi_wakeup) instead of waiting for the next byte.
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "store/kubernetes/api_client.h"
 #include "store/kubernetes/curl_util.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 void WatchCanceller::Cancel() {
   absl::MutexLock lock(&mu_);
@@ -26,7 +29,7 @@ struct StreamState {
   std::string pending;  // bytes after the last newline
   std::string error_body;
   bool stopped = false;
-  bool bad_json = false;
+  std::chrono::steady_clock::time_point last_event;  // the watchdog's clock
 };
 
 size_t OnWatchBytes(char* data, size_t size, size_t count, void* userdata) {
@@ -42,11 +45,9 @@ size_t OnWatchBytes(char* data, size_t size, size_t count, void* userdata) {
   for (size_t nl; (nl = s->pending.find('\n', start)) != std::string::npos; start = nl + 1) {
     std::string_view line(s->pending.data() + start, nl - start);
     if (line.find_first_not_of(" \r\t") == std::string_view::npos) continue;
+    s->last_event = std::chrono::steady_clock::now();
+    // Not JSON: handed on as a discarded value; the caller decides.
     auto event = nlohmann::json::parse(line, nullptr, false);
-    if (event.is_discarded()) {
-      s->bad_json = true;
-      return 0;  // abort the transfer
-    }
     if (!(*s->on_event)(event)) {
       s->stopped = true;
       return 0;
@@ -60,6 +61,7 @@ size_t OnWatchBytes(char* data, size_t size, size_t count, void* userdata) {
 
 absl::Status ApiClient::Watch(const std::string& path, const RequestInfo& info,
                               std::chrono::seconds max_duration,
+                              std::chrono::milliseconds idle_timeout,
                               const std::function<bool(const nlohmann::json&)>& on_event,
                               WatchCanceller* cancel) {
   auto token = Token(false);
@@ -72,6 +74,12 @@ absl::Status ApiClient::Watch(const std::string& path, const RequestInfo& info,
   StreamState state;
   state.curl = curl.get();
   state.on_event = &on_event;
+  state.last_event = std::chrono::steady_clock::now();
+  // The loop wakes at least this often to check the watchdog.
+  const int poll_ms = idle_timeout.count() > 0
+                          ? static_cast<int>(std::clamp<int64_t>(idle_timeout.count() / 4, 10, 1000))
+                          : 1000;
+  bool idle = false;
   curl_easy_setopt(curl.get(), CURLOPT_HTTPGET, 1L);
   // The server ends the stream at timeoutSeconds; this bounds a dead peer.
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS,
@@ -100,7 +108,12 @@ absl::Status ApiClient::Watch(const std::string& path, const RequestInfo& info,
       }
     }
     if (done || running == 0 || (cancel != nullptr && cancel->cancelled())) break;
-    curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr);
+    if (idle_timeout.count() > 0 &&
+        std::chrono::steady_clock::now() - state.last_event > idle_timeout) {
+      idle = true;  // a peer that went silent: cut it rather than wait for TCP
+      break;
+    }
+    curl_multi_poll(multi.get(), nullptr, 0, poll_ms, nullptr);
   }
   if (cancel != nullptr) {
     absl::MutexLock lock(&cancel->mu_);
@@ -109,11 +122,14 @@ absl::Status ApiClient::Watch(const std::string& path, const RequestInfo& info,
   curl_multi_remove_handle(multi.get(), curl.get());
   if (cancel != nullptr && cancel->cancelled()) return absl::OkStatus();
   if (state.stopped) return absl::OkStatus();
+  if (idle) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "kubernetes watch: no event or bookmark within ", idle_timeout.count(), " ms"));
+  }
   if (state.code == 0) curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &state.code);
   if (state.code != 0 && state.code != 200) {
     return StatusFromResponse(state.code, state.error_body, info);
   }
-  if (state.bad_json) return absl::UnavailableError("kubernetes watch: malformed event line");
   if (result != CURLE_OK) {
     return absl::UnavailableError(
         absl::StrCat("kubernetes watch ", path, ": ", curl_easy_strerror(result)));
@@ -121,4 +137,4 @@ absl::Status ApiClient::Watch(const std::string& path, const RequestInfo& info,
   return absl::OkStatus();
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

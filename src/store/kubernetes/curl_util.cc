@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 void EnsureCurlGlobalInit() {
   static std::once_flag once;
@@ -43,4 +43,4 @@ CurlSlistPtr ConfigureRequest(CURL* curl, const ApiClientOptions& options, const
   return CurlSlistPtr(headers);
 }
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube

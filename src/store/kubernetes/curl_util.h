@@ -10,7 +10,7 @@
 
 #include "store/kubernetes/api_client.h"
 
-namespace mx::k8s {
+namespace mx::store::kube {
 
 struct CurlEasyDeleter {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
@@ -36,6 +36,6 @@ size_t AppendToString(char* data, size_t size, size_t count, void* userdata);
 CurlSlistPtr ConfigureRequest(CURL* curl, const ApiClientOptions& options, const std::string& url,
                               const std::string& token, std::string_view content_type);
 
-}  // namespace mx::k8s
+}  // namespace mx::store::kube
 
 #endif  // MX_STORE_KUBERNETES_CURL_UTIL_H_

@@ -12,22 +12,32 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "store/kubernetes/api_client.h"
 #include "store/kubernetes/object_codec.h"
+#include "store/kubernetes/watch_event.h"
 
 namespace mx::store::kube {
 
 struct HeadCacheOptions {
   std::string namespace_name;
   int page_size = 500;
+  // Server-side timeoutSeconds of a watch (capped at 2/3 of idle_timeout so
+  // a quiet, healthy stream ends cleanly before the watchdog would cut it).
   std::chrono::seconds watch_timeout{300};
+  // The watchdog: a watch with no event or bookmark for this long is cut
+  // and the cache relists.
+  std::chrono::milliseconds idle_timeout{60000};
+  // The cache answers only while its last confirmation (a list, an event, a
+  // bookmark, a cleanly ended watch) is at most this old.
+  std::chrono::milliseconds max_staleness{90000};
 };
 
 class HeadCache {
  public:
-  HeadCache(k8s::ApiClient* client, HeadCacheOptions options);  // no I/O
+  HeadCache(ApiClient* client, HeadCacheOptions options);  // no I/O
   ~HeadCache();  // Stop()
 
   void Start();
@@ -37,8 +47,9 @@ class HeadCache {
   absl::Status WaitSynced(absl::Duration timeout);
   absl::Status Health();
 
-  // nullopt when absent from the cache or the cache is unsynced.
+  // nullopt when absent from the cache or the cache is not fresh.
   std::optional<HeadInfo> Find(const std::string& name);
+  // Synced and confirmed within max_staleness.
   bool synced() const;
   // Unavailable while unsynced: stale data must not pass for the truth.
   absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query);
@@ -50,21 +61,37 @@ class HeadCache {
   // Counters for tests and metrics.
   int64_t lists() const { return lists_.load(); }
   int64_t watches() const { return watches_.load(); }
+  // Watch events that were not {"type", "object"} (each forces a relist).
+  int64_t malformed_events() const { return malformed_events_.load(); }
+  // Lists that failed (the API server unreachable or refusing).
+  int64_t failed_lists() const { return failed_lists_.load(); }
+  // Watches cut by the watchdog.
+  int64_t watchdog_restarts() const { return watchdog_restarts_.load(); }
+  // Distinct head ConfigMaps that could not be decoded (skipped, logged once).
+  int64_t corrupt_records() const { return corrupt_records_.load(); }
 
  private:
   void Loop();
   absl::Status Relist();
   // Sets *relist when the watch ended in a way that needs a relist (410).
   absl::Status WatchOnce(bool* relist);
-  void OnObject(const std::string& type, const nlohmann::json& object);
+  void OnObject(const WatchEvent& event);
   void ApplyLocked(const HeadInfo& head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool SleepUnlessStopped(absl::Duration d);
+  bool FreshLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void Touch();  // the API server just confirmed the cache
+  // Counts and logs (once per name) a head ConfigMap that does not decode.
+  void NoteCorrupt(const nlohmann::json& object, const absl::Status& why);
 
-  k8s::ApiClient* const client_;
+  ApiClient* const client_;
   const HeadCacheOptions options_;
-  k8s::WatchCanceller canceller_;
+  WatchCanceller canceller_;
   std::atomic<int64_t> lists_{0};
   std::atomic<int64_t> watches_{0};
+  std::atomic<int64_t> malformed_events_{0};
+  std::atomic<int64_t> failed_lists_{0};
+  std::atomic<int64_t> watchdog_restarts_{0};
+  std::atomic<int64_t> corrupt_records_{0};
 
   mutable absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
@@ -75,6 +102,8 @@ class HeadCache {
   // Names deleted by this replica, with the rv they had: older events for
   // them are ignored so a lagging watch cannot resurrect them.
   absl::flat_hash_map<std::string, uint64_t> tombstones_ ABSL_GUARDED_BY(mu_);
+  // Names already logged as corrupt (bounded; cleared when it grows large).
+  absl::flat_hash_set<std::string> corrupt_seen_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;  // last: joins before the state above is destroyed
 };

@@ -30,7 +30,19 @@ struct KubernetesOptions {
   // Bytes of compressed table per chunk ConfigMap (the API limit is 1 MiB).
   size_t chunk_bytes = 512 * 1024;
   int list_page_size = 500;
+  // Server-side timeoutSeconds of the cache's watch (capped at 2/3 of
+  // watch_idle_timeout).
   std::chrono::seconds watch_timeout{300};
+  // Watchdog: a watch that shows no event or bookmark for this long is cut
+  // and the cache relists.
+  std::chrono::milliseconds watch_idle_timeout{60000};
+  // The cache answers (and health is SERVING) only while it was confirmed
+  // in sync (list, event, bookmark, cleanly ended watch) this recently.
+  std::chrono::milliseconds max_staleness{90000};
+  // Sweeper: every sweep_interval (0: never) chunk generations no head
+  // references, and pending heads, older than sweep_grace are deleted.
+  std::chrono::milliseconds sweep_interval{300000};
+  std::chrono::milliseconds sweep_grace{600000};
   // ConnectKubernetesStore waits this long for the first list of the cache.
   std::chrono::milliseconds sync_timeout{15000};
   // Where ResolveInClusterDefaults looks for the namespace file.

@@ -28,8 +28,8 @@ absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions opt
 // The same with the process environment (getenv).
 absl::StatusOr<KubernetesOptions> ResolveInClusterDefaults(KubernetesOptions options);
 
-// Connects: proves access with one cheap list (401 -> Unauthenticated,
-// 403 -> PermissionDenied naming the missing RBAC rule), starts the
+// Connects: proves access with one cheap list (401 -> Unavailable,
+// 403 -> Unavailable naming the missing RBAC rule), starts the
 // list-then-watch cache and waits for its first sync (Unavailable when it
 // does not sync within options.sync_timeout).
 absl::StatusOr<std::unique_ptr<Store>> ConnectKubernetesStore(const KubernetesOptions& options);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "store/kubernetes/api_client.h"
+#include "store/kubernetes/chunk_sweeper.h"
 #include "store/kubernetes/head_cache.h"
 #include "store/kubernetes/kubernetes_options.h"
 #include "store/kubernetes/object_codec.h"
@@ -35,6 +36,7 @@ class KubernetesStore final : public Store {
 
   std::string_view backend() const override { return "kubernetes"; }
   bool MayBlock() const override { return true; }
+  bool ListIsCached() const override { return true; }  // List reads the watch cache
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override { return cache_.Health(); }
 
@@ -47,6 +49,11 @@ class KubernetesStore final : public Store {
   absl::Status Remove(const WorkerKey& key,
                       const std::optional<WorkerState>& expected) override;
 
+  // Head ConfigMaps the cache found undecodable (skipped; for metrics).
+  int64_t corrupt_records() const { return cache_.corrupt_records(); }
+  const HeadCache& cache() const { return cache_; }
+  ChunkSweeper& sweeper() { return sweeper_; }
+
  private:
   struct Current {
     std::optional<HeadInfo> head;  // nullopt: absent
@@ -54,17 +61,30 @@ class KubernetesStore final : public Store {
   };
 
   std::string Path(const std::string& name = "") const;
-  k8s::RequestInfo Info(const char* verb, const std::string& name = "") const;
+  RequestInfo Info(const char* verb, const std::string& name = "") const;
   absl::StatusOr<Current> CurrentHead(const std::string& name, bool use_cache);
+  // Writes the table as chunks owned by head `uid`. The generation is the
+  // table's checksum prefix, so a retry of the same content finds the
+  // chunks an earlier, failed attempt left and keeps them (after checking
+  // each is its own: same bytes, same owner, young enough that no sweeper
+  // is about to take it); on any failure it deletes what it wrote.
   absl::StatusOr<ChunkManifest> WriteChunks(const std::string& head, const std::string& uid,
                                             const std::string& table);
+  // OK(true) when chunk `name` exists with exactly `data`, owned by `uid`.
+  absl::StatusOr<bool> ChunkIsOurs(const std::string& name, const std::string& uid,
+                                   const std::string& data);
   void DeleteChunks(const std::string& head, const ChunkManifest& manifest);
+  // Deletes a pending head this call created (preconditions: uid and rv).
+  void DeletePending(const std::string& name, const std::string& uid, const std::string& rv);
+  // After an ambiguous write: the head as it is now (nullopt: absent).
+  absl::StatusOr<std::optional<HeadInfo>> ReadBack(const std::string& name);
   absl::StatusOr<std::string> ReadTable(const HeadInfo& head);
   void Backoff(int attempt);
 
   const KubernetesOptions options_;
-  std::unique_ptr<k8s::ApiClient> client_;
-  HeadCache cache_;  // last: its thread stops before client_ goes
+  std::unique_ptr<ApiClient> client_;
+  HeadCache cache_;      // its thread stops before client_ goes
+  ChunkSweeper sweeper_;  // last: stops first
 };
 
 }  // namespace mx::store::kube

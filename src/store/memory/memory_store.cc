@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+
 namespace mx::store {
 
 int64_t SystemClockMs() {
@@ -9,7 +11,31 @@ int64_t SystemClockMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-MemoryStore::MemoryStore(ClockMs clock) : clock_(std::move(clock)) {}
+MemoryStore::MemoryStore(ClockMs clock, MemoryStoreLimits limits)
+    : clock_(std::move(clock)), limits_(limits) {}
+
+size_t RecordBytes(const WorkerRecord& record) {
+  size_t bytes = sizeof(WorkerRecord) + record.identity.ByteSizeLong() +
+                 record.worker.ByteSizeLong() + record.source_id.size() +
+                 record.worker_id.size() + record.pod_name.size() + record.pod_uid.size() +
+                 record.pod_namespace.size() + record.owner.size();
+  return bytes + record.encoded_bytes;
+}
+
+size_t MemoryStore::records() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return worker_count_;
+}
+
+size_t MemoryStore::bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return bytes_;
+}
+
+int64_t MemoryStore::refusals() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return refusals_;
+}
 
 MemoryStore::Entry* MemoryStore::FindLocked(const WorkerKey& key) {
   auto source = sources_.find(key.source_id);
@@ -29,6 +55,7 @@ void MemoryStore::EraseLocked(const WorkerKey& key) {
     r->second.erase(key.worker_id);
     if (r->second.empty()) s.by_rank.erase(r);
   }
+  bytes_ -= worker->second.bytes;
   s.workers.erase(worker);
   --worker_count_;
   if (s.workers.empty()) sources_.erase(source);
@@ -41,21 +68,39 @@ absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerReco
   // The replaced record is freed after the lock is released (declared
   // first, destroyed last): a 100k-tensor record takes milliseconds to free.
   std::shared_ptr<const WorkerRecord> replaced;
+  const size_t bytes = RecordBytes(*record);  // outside the lock
   absl::MutexLock lock(&mu_);
+  size_t replaced_bytes = 0;
   if (const Entry* existing = FindLocked(key); existing != nullptr) {
     if (options.required_owner && existing->record->owner != *options.required_owner) {
       return absl::PermissionDeniedError("worker is owned by another principal");
     }
     replaced = existing->record;
+    replaced_bytes = existing->bytes;
+  }
+  const size_t records_after = worker_count_ + (replaced == nullptr ? 1 : 0);
+  const size_t bytes_after = bytes_ - replaced_bytes + bytes;
+  if (limits_.max_records > 0 && records_after > limits_.max_records) {
+    ++refusals_;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "memory store is full: it holds ", worker_count_, " workers, the cap is ",
+        limits_.max_records, " (--memory-store-max-records)"));
+  }
+  if (limits_.max_bytes > 0 && bytes_after > limits_.max_bytes) {
+    ++refusals_;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "memory store is full: this worker needs ", bytes, " bytes, ", bytes_, " of ",
+        limits_.max_bytes, " are in use (--memory-store-max-bytes)"));
   }
   EraseLocked(key);
   const WorkerState state{options.status, clock_()};
   Source& source = sources_[key.source_id];
   source.model_name = record->identity.model_name();
   source.by_rank[record->worker.worker_rank()].insert(key.worker_id);
-  Entry entry{record, MakeRef(*record, state)};
+  Entry entry{record, MakeRef(*record, state), bytes};
   source.workers.emplace(key.worker_id, std::move(entry));
   ++worker_count_;
+  bytes_ += bytes;
   return state;
 }
 

@@ -17,9 +17,25 @@ using ClockMs = std::function<int64_t()>;
 // Wall-clock unix milliseconds.
 int64_t SystemClockMs();
 
+// Caps on what the memory store holds; 0 means no cap. An upsert that would
+// pass one is refused with ResourceExhausted naming the cap and changes
+// nothing (replacing a worker counts only the difference).
+struct MemoryStoreLimits {
+  size_t max_records = 0;
+  size_t max_bytes = 0;  // approximate bytes of the records (wire sizes)
+};
+
+// Approximate bytes a record holds in memory (identity, worker, reply bytes).
+size_t RecordBytes(const WorkerRecord& record);
+
 class MemoryStore final : public Store {
  public:
-  explicit MemoryStore(ClockMs clock = SystemClockMs);
+  explicit MemoryStore(ClockMs clock = SystemClockMs, MemoryStoreLimits limits = {});
+
+  // Records and approximate bytes held now; refusals since start.
+  size_t records() const;
+  size_t bytes() const;
+  int64_t refusals() const;
 
   std::string_view backend() const override { return "memory"; }
   bool MayBlock() const override { return false; }
@@ -39,6 +55,7 @@ class MemoryStore final : public Store {
   struct Entry {
     std::shared_ptr<const WorkerRecord> record;
     WorkerRef ref;  // summary with the live state
+    size_t bytes = 0;
   };
   struct Source {
     std::string model_name;
@@ -52,7 +69,10 @@ class MemoryStore final : public Store {
                           std::vector<const WorkerRef*>* out);
 
   const ClockMs clock_;
-  absl::Mutex mu_;
+  const MemoryStoreLimits limits_;
+  mutable absl::Mutex mu_;
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, Source> sources_ ABSL_GUARDED_BY(mu_);
   size_t worker_count_ ABSL_GUARDED_BY(mu_) = 0;
 };

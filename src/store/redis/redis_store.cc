@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "store/corrupt_records.h"
 #include "store/redis/redis_codec.h"
 #include "store/redis/redis_keys.h"
 #include "store/redis/redis_pool.h"
@@ -94,6 +95,7 @@ class RedisStore final : public Store {
 
   std::string_view backend() const override { return "redis"; }
   bool MayBlock() const override { return true; }
+  uint64_t CorruptRecordsSkipped() const override { return corrupt_.count(); }
 
   absl::StatusOr<int64_t> NowMs() override {
     auto reply = Run({"TIME"});
@@ -258,11 +260,25 @@ class RedisStore final : public Store {
     if (!lease.ok()) return lease.status();
     auto replies = (*lease)->Pipeline(commands);
     if (!replies.ok()) return replies.status();
-    if (absl::Status s = FirstError("HGETALL", *replies); !s.ok()) return s;
     absl::flat_hash_map<absl::string_view, absl::string_view> summary_of;
     for (const std::string* src = begin; src != end; ++src) {
+      const std::string& source_key = keys[src - begin];
       const redisReply* hash = (*replies)[src - begin].get();
+      // A key of the wrong type is a poison record; any other error reply
+      // (LOADING, ...) is the store's and fails the listing.
+      if (hash->type == REDIS_REPLY_ERROR) {
+        absl::Status error = redis::ErrorReplyStatus("HGETALL", Str(hash));
+        if (!absl::StartsWith(Str(hash), "WRONGTYPE")) return error;
+        corrupt_.Report(backend(), source_key, error);
+        continue;
+      }
       if (hash->type != REDIS_REPLY_ARRAY) return Malformed("HGETALL");
+      auto source_id = redis::UnescapeId(*src);
+      if (!source_id) {
+        corrupt_.Report(backend(), source_key,
+                        absl::DataLossError("the sources index holds a corrupt id"));
+        continue;
+      }
       summary_of.clear();
       for (size_t i = 0; i + 1 < hash->elements; i += 2) {
         const absl::string_view field = Str(hash->element[i]);
@@ -271,20 +287,22 @@ class RedisStore final : public Store {
                              Str(hash->element[i + 1]));
         }
       }
-      auto source_id = redis::UnescapeId(*src);
-      if (!source_id) return absl::DataLossError("redis sources index holds a corrupt id");
       for (size_t i = 0; i + 1 < hash->elements; i += 2) {
         const absl::string_view field = Str(hash->element[i]);
         if (!absl::StartsWith(field, redis::kStateField)) continue;
         const absl::string_view worker_id = field.substr(redis::kStateField.size());
         auto summary = summary_of.find(worker_id);
         if (summary == summary_of.end()) continue;
-        auto state = redis::ParseState(Str(hash->element[i + 1]));
-        if (!state.ok()) return state.status();
-        if (query.status && state->status != *query.status) continue;
         WorkerRef ref;
+        auto state = redis::ParseState(Str(hash->element[i + 1]));
+        absl::Status decoded =
+            state.ok() ? redis::DecodeSummary(summary->second, &ref) : state.status();
+        if (!decoded.ok()) {
+          corrupt_.Report(backend(), absl::StrCat(source_key, " worker ", worker_id), decoded);
+          continue;
+        }
+        if (query.status && state->status != *query.status) continue;
         ref.state = *state;
-        if (absl::Status s = redis::DecodeSummary(summary->second, &ref); !s.ok()) return s;
         ref.source_id = *source_id;
         ref.worker_id = std::string(worker_id);
         if (Matches(query, ref)) refs->push_back(std::move(ref));
@@ -379,6 +397,7 @@ class RedisStore final : public Store {
   const std::shared_ptr<redis::PrimaryLocator> locator_;
   RedisPool pool_;
   RedisPool health_pool_;  // one connection, for CheckHealth() only
+  CorruptRecords corrupt_;
 };
 
 // Writes the layout version on an empty prefix; refuses another version.

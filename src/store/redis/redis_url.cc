@@ -26,7 +26,7 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_vie
     const int hi = i + 2 < in.size() ? HexDigit(in[i + 1]) : -1;
     const int lo = i + 2 < in.size() ? HexDigit(in[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad %-escape in the ", what));
+      return absl::InvalidArgumentError(absl::StrCat("bad %-escape in the ", what));
     }
     out.push_back(static_cast<char>(hi << 4 | lo));
     i += 2;
@@ -40,28 +40,28 @@ absl::Status ParseHostPort(absl::string_view hostport, RedisHostPort* out) {
   if (absl::StartsWith(hostport, "[")) {  // [v6]:port
     const size_t close = hostport.find(']');
     if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("REDIS_URL: unclosed '[' in the host");
+      return absl::InvalidArgumentError("unclosed '[' in the host");
     }
     out->host = std::string(hostport.substr(1, close - 1));
     absl::string_view after = hostport.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') return absl::InvalidArgumentError("REDIS_URL: junk after ']'");
+      if (after.front() != ':') return absl::InvalidArgumentError("junk after ']'");
       port_text = after.substr(1);
-      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
+      if (port_text.empty()) return absl::InvalidArgumentError("empty port");
     }
   } else {
     const size_t colon = hostport.find(':');
     out->host = std::string(hostport.substr(0, colon));
     if (colon != absl::string_view::npos) {
       port_text = hostport.substr(colon + 1);
-      if (port_text.empty()) return absl::InvalidArgumentError("REDIS_URL: empty port");
+      if (port_text.empty()) return absl::InvalidArgumentError("empty port");
     }
   }
-  if (out->host.empty()) return absl::InvalidArgumentError("REDIS_URL: no host");
+  if (out->host.empty()) return absl::InvalidArgumentError("no host");
   if (!port_text.empty()) {
     int port = 0;
     if (!absl::SimpleAtoi(port_text, &port) || port <= 0 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad port '", port_text, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("bad port '", port_text, "'"));
     }
     out->port = port;
   }
@@ -72,7 +72,7 @@ absl::Status ParseDb(absl::string_view text, RedisOptions* out) {
   if (text.empty()) return absl::OkStatus();
   int db = 0;
   if (!absl::SimpleAtoi(text, &db) || db < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("REDIS_URL: bad db index '", text, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("bad db index '", text, "'"));
   }
   out->db = db;
   return absl::OkStatus();
@@ -99,14 +99,14 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(std::string_view url_in, RedisOptions
   const bool sentinel = absl::StartsWith(url, kSentinelScheme);
   if (!sentinel && !absl::StartsWith(url, kScheme)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("REDIS_URL must start with redis:// or redis-sentinel:// (",
+        absl::StrCat("the URL must start with redis:// or redis-sentinel:// (",
                      absl::StartsWith(url, "rediss://") ? "TLS is not supported"
                                                         : "no other scheme is supported",
                      ")"));
   }
   absl::string_view rest = url.substr(sentinel ? kSentinelScheme.size() : kScheme.size());
   if (rest.find_first_of("?#") != absl::string_view::npos) {
-    return absl::InvalidArgumentError("REDIS_URL: query strings and fragments are not supported");
+    return absl::InvalidArgumentError("query strings and fragments are not supported");
   }
   // Credentials end at the last '@', so an unescaped '@' in a password still parses.
   if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
@@ -142,14 +142,13 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(std::string_view url_in, RedisOptions
   // redis-sentinel://[user:password@]s1[:port],s2[:port],.../master-name[/db]
   auto sentinels = ParseSentinelList(std::string_view(hostport.data(), hostport.size()));
   if (!sentinels.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("REDIS_URL: ", sentinels.status().message()));
+    return absl::InvalidArgumentError(sentinels.status().message());
   }
   const size_t slash = path.find('/');
   const absl::string_view name = path.substr(0, slash);
   if (name.empty()) {
     return absl::InvalidArgumentError(
-        "REDIS_URL: redis-sentinel:// needs the master name: "
+        "redis-sentinel:// needs the master name: "
         "redis-sentinel://host:port,.../master-name[/db]");
   }
   auto master = PercentDecode(name, "master name");
