@@ -158,6 +158,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   // Writes of this replica reach watchers at once (docs/discovery.md).
   const bool shared_store = store->MayBlock();  // network stores: other replicas write too
+  // Their writes arrive through the store's change feed where it has one.
+  auto* feed = dynamic_cast<store::ChangeFeed*>(store.get());
   Server* raw = server.get();
   store = std::make_unique<watch::NotifyingStore>(std::move(store), [raw](const auto& key) {
     if (raw->hub_) raw->hub_->OnChange(key);
@@ -208,12 +210,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
   watch::WatchHubOptions watch_options;
   watch_options.heartbeat_timeout = config.reaper.heartbeat_timeout;
-  watch_options.resync_interval =
-      shared_store ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
-  server->hub_ = std::make_unique<watch::WatchHub>(server->store_.get(), watch_options);
+  watch_options.resync_interval = shared_store && feed == nullptr ? std::chrono::milliseconds(1000)
+                                                                    : std::chrono::milliseconds(0);
+  server->hub_ = std::make_unique<watch::WatchHub>(server->store_.get(), watch_options, feed);
   server->hub_->Start();
-  server->discovery_ =
-      std::make_unique<watch::DiscoveryService>(server->hub_.get(), server->grpc_service_->authenticator());
+  server->discovery_ = std::make_unique<watch::DiscoveryService>(
+      server->hub_.get(), server->grpc_service_->authenticator(), 1024,
+      config.auth.tokenreview ? server->pool_.get() : nullptr);
   AddWatchMetrics(&server->registry_, server->hub_.get());
 
   grpc::EnableDefaultHealthCheckService(true);

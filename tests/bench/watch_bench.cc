@@ -1,6 +1,13 @@
-// WatchSources benchmarks against an in-process mxd on the memory store
-// (docs/benchmarks.md, "Push discovery"). Prints numbers; asserts nothing.
-//   build/bin/watch_bench [--targets=1000] [--samples=500]
+// WatchSources benchmarks (docs/benchmarks.md, "Push discovery"). Prints
+// numbers; asserts nothing.
+//   build/bin/watch_bench [--mode=memory] [--targets=1000] [--samples=500]
+//       in-process mxd on the memory store: publish->event latency, targets
+//       waiting for a source (one client thread per watcher)
+//   build/bin/watch_bench --mode=redis [--samples=500]
+//       two in-process mxd replicas on one redis-server: heartbeat on B ->
+//       event on A
+//   build/bin/watch_bench --mode=idle [--watchers=10000] [--idle-seconds=10]
+//       an mxd process holding idle watchers: RSS, CPU, RPCs, READY fan-out
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,17 +18,51 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "watch_bench.h"
 #include "mx/client.h"
 #include "server/server.h"
 #include "store/memory/memory_store.h"
 
+namespace mx::bench {
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+p2p::PublishMetadataRequest ReadyWorker(const std::string& id) {
+  p2p::PublishMetadataRequest request;
+  request.mutable_identity()->set_mx_version("0.5.0");
+  request.mutable_identity()->set_model_name("bench/model");
+  request.set_worker_id(id);
+  request.mutable_worker()->set_status(p2p::SOURCE_STATUS_READY);
+  request.mutable_worker()->set_nixl_metadata(std::string(64, 'n'));
+  return request;
+}
+
+std::string RpcLines(const std::string& page) {
+  std::string out;
+  size_t start = 0;
+  for (size_t end; (end = page.find('\n', start)) != std::string::npos; start = end + 1) {
+    if (page.compare(start, 15, "mxd_rpcs_total{") == 0) out += page.substr(start, end - start + 1);
+  }
+  return out;
+}
+
+void PrintLoad() {
+  std::ifstream load("/proc/loadavg");
+  std::string one, five, fifteen;
+  load >> one >> five >> fifteen;
+  std::printf("load average: %s %s %s (%u cores)\n", one.c_str(), five.c_str(), fifteen.c_str(),
+              std::thread::hardware_concurrency());
+}
+
+}  // namespace mx::bench
+
 namespace {
 
-namespace disc = ::mxd::discovery::v1;
-namespace p2p = ::model_express::p2p;
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+using namespace mx::bench;  // NOLINT: the bench's own helpers
 
 long RssKb() {
   std::ifstream status("/proc/self/status");
@@ -40,37 +81,29 @@ int Flag(int argc, char** argv, const std::string& name, int fallback) {
   return fallback;
 }
 
-p2p::PublishMetadataRequest Worker(const std::string& id) {
-  p2p::PublishMetadataRequest request;
-  request.mutable_identity()->set_mx_version("0.5.0");
-  request.mutable_identity()->set_model_name("bench/model");
-  request.set_worker_id(id);
-  request.mutable_worker()->set_status(p2p::SOURCE_STATUS_READY);
-  request.mutable_worker()->set_nixl_metadata(std::string(64, 'n'));
-  return request;
-}
-
-// The mxd_rpcs_total lines of a metrics page: what unary and finished calls counted.
-std::string RpcLines(const std::string& page) {
-  std::string out;
-  size_t start = 0;
-  for (size_t end; (end = page.find('\n', start)) != std::string::npos; start = end + 1) {
-    if (page.compare(start, 15, "mxd_rpcs_total{") == 0) out += page.substr(start, end - start + 1);
+std::string Mode(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--mode=", 0) == 0) return arg.substr(7);
   }
-  return out;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+  return "memory";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int targets = Flag(argc, argv, "targets", 1000);
+  const std::string mode = Mode(argc, argv);
   const int samples = Flag(argc, argv, "samples", 500);
+  if (mode == "idle") {
+    return RunIdle(Flag(argc, argv, "watchers", 10000), Flag(argc, argv, "idle-seconds", 10));
+  }
+  if (mode == "redis") return RunRedisReplicas(samples);
+  if (mode != "memory") {
+    std::fprintf(stderr, "--mode is memory, redis or idle\n");
+    return 2;
+  }
+  PrintLoad();
+  const int targets = Flag(argc, argv, "targets", 1000);
   mx::server::ServerConfig config;
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "";
@@ -84,7 +117,7 @@ int main(int argc, char** argv) {
   options.address = "127.0.0.1:" + std::to_string((*server)->port());
   auto client = mx::Client::Create(options);
   if (!client.ok()) return 1;
-  auto source_id = (*client)->Publish(Worker("seed-0"));
+  auto source_id = (*client)->Publish(ReadyWorker("seed-0"));
   if (!source_id.ok()) return 1;
 
   // 1. Publish -> event latency: a heartbeat with a new load, until the
@@ -145,7 +178,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(2));  // idle: count RPCs meanwhile
   const std::string rpcs_after = RpcLines((*server)->registry().Render());
   const auto t0 = Clock::now();
-  if (!(*client)->Publish(Worker("late-seed")).ok()) return 1;
+  if (!(*client)->Publish(ReadyWorker("late-seed")).ok()) return 1;
   for (auto& thread : threads) thread.join();
   std::vector<double> delays;
   for (const auto& at : notified) delays.push_back(Ms(at - t0));

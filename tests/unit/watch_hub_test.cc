@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <utility>
+
 #include "absl/synchronization/mutex.h"
 #include "fault_store.h"
 #include "integration/child_process.h"  // WaitFor
@@ -111,6 +114,84 @@ TEST(WatchHubTest, AStoreThatCannotBeListedEndsWatchesAndRefusesNewOnesUntilItIs
   EXPECT_TRUE(mx::testing::WaitFor([&] { return hub.Subscribe(&back, Everything()).ok(); },
                                    milliseconds(20000)));
   hub.Unsubscribe(&back);
+  hub.Stop();
+}
+
+// A change feed the test drives by hand, as another replica's writes would.
+class HandFeed final : public store::ChangeFeed {
+ public:
+  absl::Status StartFeed(store::ChangeListener* listener) override {
+    listener_ = listener;
+    return absl::OkStatus();
+  }
+  void StopFeed() override { listener_ = nullptr; }
+  store::ChangeListener* listener() const { return listener_; }
+
+ private:
+  store::ChangeListener* listener_ = nullptr;
+};
+
+TEST(WatchHubTest, WritesTheHubWasNotToldOfArriveThroughTheFeedAndALostFeedRelists) {
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);  // the feed, never a periodic listing
+  options.tick = milliseconds(10);
+  HandFeed feed;
+  WatchHub hub(&memory, options, &feed);
+  hub.Start();
+  ASSERT_TRUE(hub.fed());
+  ASSERT_NE(feed.listener(), nullptr);
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  ASSERT_EQ(watcher.events().size(), 1u);  // SNAPSHOT_END
+
+  // Named by the feed: read and sent.
+  auto named = store::testing::MakeRecord("m", "named", 0);
+  ASSERT_TRUE(memory.Upsert(named, {}).ok());
+  feed.listener()->OnWorkerChanged({named->source_id, named->worker_id});
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[1].type(), Type::TYPE_ADDED);
+  EXPECT_EQ(watcher.events()[1].source().worker_id(), "named");
+
+  // Missed by the feed (its log trimmed): found by the listing it asks for.
+  auto missed = store::testing::MakeRecord("m", "missed", 0);
+  ASSERT_TRUE(memory.Upsert(missed, {}).ok());
+  ASSERT_TRUE(memory.Remove({named->source_id, named->worker_id}, std::nullopt).ok());
+  feed.listener()->OnChangesLost("test: log trimmed");
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 4; }, milliseconds(20000)));
+  std::set<std::pair<int, std::string>> seen;
+  for (size_t i = 2; i < 4; ++i) {
+    seen.emplace(watcher.events()[i].type(), watcher.events()[i].source().worker_id());
+  }
+  EXPECT_EQ(seen, (std::set<std::pair<int, std::string>>{{Type::TYPE_ADDED, "missed"},
+                                                         {Type::TYPE_REMOVED, "named"}}));
+  hub.Unsubscribe(&watcher);
+  hub.Stop();
+  EXPECT_EQ(feed.listener(), nullptr) << "Stop stops the feed";
+}
+
+TEST(WatchHubTest, AFeedThatWillNotStartFallsBackToListing) {
+  class BrokenFeed final : public store::ChangeFeed {
+   public:
+    absl::Status StartFeed(store::ChangeListener*) override {
+      return absl::UnavailableError("test: no feed");
+    }
+    void StopFeed() override {}
+  } feed;
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  WatchHub hub(&memory, options, &feed);
+  hub.Start();
+  EXPECT_FALSE(hub.fed());
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  auto record = store::testing::MakeRecord("m", "unannounced", 0);
+  ASSERT_TRUE(memory.Upsert(record, {}).ok());  // nobody tells the hub
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[1].source().worker_id(), "unannounced");
+  hub.Unsubscribe(&watcher);
   hub.Stop();
 }
 

@@ -20,6 +20,33 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
     if (!status.ok()) EndWith(ToGrpcStatus(status));
   }
 
+  // Authenticates on `pool` (TokenReview waits on the API server, never on
+  // a gRPC thread), then Begin. The call is not finished while that runs.
+  void BeginOnPool(ThreadPool* pool, const Authenticator& authenticate,
+                   grpc::CallbackServerContext* context, const disc::WatchSourcesRequest* request) {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = true;  // holds Finish back, as a write in flight does
+    }
+    const bool queued = pool->TrySubmit([this, &authenticate, context, request] {
+      absl::Status admitted = authenticate(context, "WatchSources").status();
+      {
+        absl::MutexLock lock(&mu_);
+        writing_ = false;
+        if (ending_) {  // cancelled meanwhile
+          FinishOnceLocked();
+          return;
+        }
+      }
+      Begin(admitted, *request);
+    });
+    if (!queued) {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      EndLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server busy; watch again"));
+    }
+  }
+
   bool Deliver(std::vector<disc::SourceEvent> events) override {
     absl::MutexLock lock(&mu_);
     if (ending_) return false;
@@ -108,6 +135,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
 grpc::ServerWriteReactor<disc::SourceEvent>* DiscoveryService::WatchSources(
     grpc::CallbackServerContext* context, const disc::WatchSourcesRequest* request) {
   auto* reactor = new WatchReactor(hub_, max_queued_);
+  if (authenticate_ && auth_pool_ != nullptr) {
+    reactor->BeginOnPool(auth_pool_, authenticate_, context, request);
+    return reactor;
+  }
   absl::Status admitted;
   if (authenticate_) admitted = authenticate_(context, "WatchSources").status();
   reactor->Begin(admitted, *request);

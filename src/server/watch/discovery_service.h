@@ -15,8 +15,13 @@ class DiscoveryService final : public disc::Discovery::CallbackService {
  public:
   // A watcher with more than `max_queued` events unsent (beyond its
   // snapshot) has fallen behind and is ended with RESOURCE_EXHAUSTED.
-  DiscoveryService(WatchHub* hub, Authenticator authenticate, size_t max_queued = 1024)
-      : hub_(hub), authenticate_(std::move(authenticate)), max_queued_(max_queued) {}
+  // `auth_pool`, when set, runs the authenticator (it may block: TokenReview).
+  DiscoveryService(WatchHub* hub, Authenticator authenticate, size_t max_queued = 1024,
+                   ThreadPool* auth_pool = nullptr)
+      : hub_(hub),
+        authenticate_(std::move(authenticate)),
+        max_queued_(max_queued),
+        auth_pool_(auth_pool) {}
 
   grpc::ServerWriteReactor<disc::SourceEvent>* WatchSources(
       grpc::CallbackServerContext* context, const disc::WatchSourcesRequest* request) override;
@@ -25,6 +30,7 @@ class DiscoveryService final : public disc::Discovery::CallbackService {
   WatchHub* const hub_;
   const Authenticator authenticate_;
   const size_t max_queued_;
+  ThreadPool* const auth_pool_;
 };
 
 }  // namespace mx::server::watch

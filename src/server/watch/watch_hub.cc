@@ -1,10 +1,12 @@
 #include "server/watch/watch_hub.h"
 
+#include <algorithm>
 #include <charconv>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "server/list_query.h"
+#include "spdlog/spdlog.h"
 #include "store/memory/memory_store.h"  // SystemClockMs
 
 namespace mx::server::watch {
@@ -40,18 +42,34 @@ disc::SourceEvent Event(disc::SourceEvent::Type type, const store::WorkerRef* re
 
 }  // namespace
 
-WatchHub::WatchHub(store::Store* store, WatchHubOptions options)
-    : store_(store), options_(options), epoch_(RandomEpoch()) {}
+WatchHub::WatchHub(store::Store* store, WatchHubOptions options, store::ChangeFeed* feed)
+    : store_(store), options_(options), epoch_(RandomEpoch()), feed_(feed) {}
 
 WatchHub::~WatchHub() { Stop(); }
 
 void WatchHub::Start() {
   started_ = true;
+  // The feed first, then the listing: nothing written in between is missed.
+  if (feed_ != nullptr) {
+    absl::Status started = feed_->StartFeed(this);
+    fed_ = started.ok();
+    if (!fed_) {
+      spdlog::warn("watch: no change feed ({}); re-listing the store every {} ms instead",
+                   std::string(started.message()), std::max<int64_t>(options_.resync_interval.count(), 1000));
+    }
+  }
   SyncAll();
   thread_ = std::thread([this] { Run(); });
 }
 
+void WatchHub::OnChangesLost(absl::string_view why) {
+  absl::MutexLock lock(&mu_);
+  if (synced_) spdlog::debug("watch: {}; listing the store again", std::string(why));
+  lost_ = true;
+}
+
 void WatchHub::Stop() {
+  if (fed_) feed_->StopFeed();
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -87,7 +105,11 @@ std::string WatchHub::TokenLocked(uint64_t seq) const { return absl::StrCat(epoc
 
 void WatchHub::Run() {
   using Clock = std::chrono::steady_clock;
-  auto next_sync = Clock::now() + options_.resync_interval;
+  // A feed that would not start: other replicas' writes are found by listing.
+  const std::chrono::milliseconds resync =
+      feed_ != nullptr && !fed_ ? std::max(options_.resync_interval, std::chrono::milliseconds(1000))
+                                : options_.resync_interval;
+  auto next_sync = Clock::now() + resync;
   auto next_progress = Clock::now() + options_.progress_interval;
   for (;;) {
     std::set<std::pair<std::string, std::string>> keys;
@@ -95,22 +117,26 @@ void WatchHub::Run() {
     {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !pending_.empty();
+        return stopping_ || lost_ || !pending_.empty();
       };
       mu_.AwaitWithTimeout(absl::Condition(&work), absl::FromChrono(options_.tick));
       if (stopping_) return;
       keys.swap(pending_);
-      const auto now = Clock::now();
-      const bool periodic = options_.resync_interval.count() > 0 && now >= next_sync;
+      auto now = Clock::now();
+      if (lost_) {
+        lost_ = false;
+        need_sync_ = true;
+        next_sync = std::min(next_sync, now);
+      }
+      const bool periodic = resync.count() > 0 && now >= next_sync;
       sync = periodic || (need_sync_ && now >= next_sync);
     }
     if (sync) {
       SyncAll();
       absl::MutexLock lock(&mu_);
       // A failed sync is retried no faster than once a second.
-      next_sync = Clock::now() + (need_sync_ ? std::max(options_.resync_interval,
-                                                        std::chrono::milliseconds(1000))
-                                             : options_.resync_interval);
+      next_sync = Clock::now() +
+                  (need_sync_ ? std::max(resync, std::chrono::milliseconds(1000)) : resync);
     } else {
       for (const auto& [source_id, worker_id] : keys) Refresh({source_id, worker_id});
     }
@@ -162,16 +188,21 @@ void WatchHub::SyncAll() {
 }
 
 void WatchHub::Refresh(const store::WorkerKey& key) {
-  auto got = store_->Get(key);
+  // The source's refs, not Get: no tensor table is read (a cached listing
+  // on Kubernetes, one hash on Redis).
+  store::ListQuery query;
+  query.source_id = key.source_id;
+  auto refs = store_->List(query);
   absl::MutexLock lock(&mu_);
-  if (absl::IsNotFound(got.status())) {
-    ApplyLocked(Id(key.source_id, key.worker_id), std::nullopt, StoreNowMs());
-  } else if (got.ok()) {
-    ApplyLocked(Id(key.source_id, key.worker_id), store::MakeRef(*got->record, got->state),
-                StoreNowMs());
-  } else {
+  if (!refs.ok()) {
     need_sync_ = true;  // the next sync (or its failure) settles it
+    return;
   }
+  std::optional<store::WorkerRef> found;
+  for (auto& ref : *refs) {
+    if (ref.worker_id == key.worker_id) found = std::move(ref);
+  }
+  ApplyLocked(Id(key.source_id, key.worker_id), std::move(found), StoreNowMs());
 }
 
 void WatchHub::ApplyLocked(const std::string& id, std::optional<store::WorkerRef> after,

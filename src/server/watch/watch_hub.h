@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "discovery.pb.h"
+#include "store/change_feed.h"
 #include "store/store.h"
 
 namespace mx::server::watch {
@@ -30,7 +31,8 @@ namespace disc = ::mxd::discovery::v1;
 struct WatchHubOptions {
   std::chrono::milliseconds heartbeat_timeout{90000};
   // How often the whole store is listed to pick up other replicas' writes;
-  // 0 = never (a store only this process writes: memory).
+  // 0 = never (a store only this process writes: memory; or one whose
+  // change feed tells of them).
   std::chrono::milliseconds resync_interval{1000};
   // How often READY workers are checked against the heartbeat timeout.
   std::chrono::milliseconds tick{100};
@@ -49,14 +51,19 @@ class Subscriber {
   virtual void Abort(const absl::Status& status) = 0;
 };
 
-class WatchHub {
+class WatchHub final : private store::ChangeListener {
  public:
-  WatchHub(store::Store* store, WatchHubOptions options);
-  ~WatchHub();  // Stop()
+  // `feed`, when not null, tells of other replicas' writes (the store's
+  // change log or watch); it must outlive the hub.
+  WatchHub(store::Store* store, WatchHubOptions options, store::ChangeFeed* feed = nullptr);
+  ~WatchHub() override;  // Stop()
 
-  // Lists the store once (errors are retried by the thread) and starts the
-  // thread. Call once.
+  // Starts the change feed, lists the store once (errors are retried by the
+  // thread) and starts the thread. Call once.
   void Start();
+  // Whether other replicas' writes arrive through the change feed (false:
+  // by re-listing every resync_interval).
+  bool fed() const { return fed_; }
   // Joins the thread. Idempotent.
   void Stop();
 
@@ -93,6 +100,10 @@ class WatchHub {
     Filter filter;
   };
 
+  // store::ChangeListener (the feed's thread).
+  void OnWorkerChanged(const store::WorkerKey& key) override { OnChange(key); }
+  void OnChangesLost(absl::string_view why) override;
+
   void Run();
   void SyncAll();
   void Refresh(const store::WorkerKey& key);
@@ -121,6 +132,7 @@ class WatchHub {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
   bool need_sync_ ABSL_GUARDED_BY(mu_) = true;
+  bool lost_ ABSL_GUARDED_BY(mu_) = false;  // the feed missed changes: list now
   int64_t clock_offset_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::pair<std::string, std::string>> pending_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Entry> view_ ABSL_GUARDED_BY(mu_);  // by source_id '\0' worker_id
@@ -129,6 +141,8 @@ class WatchHub {
   std::map<Subscriber*, Watch> watches_ ABSL_GUARDED_BY(mu_);
   uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ = false;
+  store::ChangeFeed* const feed_;
+  bool fed_ = false;
 
   std::thread thread_;  // last: joined before the state it uses goes away
 };
