@@ -102,6 +102,8 @@ int RunList(const Context& ctx) {
              return w.ref.has_training_step() ? std::to_string(w.ref.training_step())
                                               : std::string("-");
            }},
+          {"LOAD", [](const ListedWorker& w) { return LoadCell(w.ref.source_load()); }},
+          {"TOPOLOGY", [](const ListedWorker& w) { return TopologyCell(w.ref.topology()); }},
       };
   std::vector<std::string> header;
   for (const auto& column : columns) header.push_back(column.first);

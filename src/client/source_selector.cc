@@ -100,8 +100,18 @@ size_t TopologyDistance(const std::map<std::string, std::string>& mine,
     auto b = theirs.find(domain);
     return a != mine.end() && b != theirs.end() && a->second == b->second;
   };
+  // A narrow domain counts only inside the same wider ones: rack names
+  // repeat across zones, so rack r1 of another zone is not "the same rack".
+  auto differs = [&](const std::string& domain) {
+    auto a = mine.find(domain);
+    auto b = theirs.find(domain);
+    return a != mine.end() && b != theirs.end() && a->second != b->second;
+  };
   for (size_t i = 0; i < domains.size(); ++i) {
-    if (shared(domains[i])) return i;
+    if (!shared(domains[i])) continue;
+    bool inside = true;
+    for (size_t j = i + 1; j < domains.size(); ++j) inside = inside && !differs(domains[j]);
+    if (inside) return i;
   }
   for (const auto& [domain, value] : mine) {
     if (shared(domain)) return domains.size();
