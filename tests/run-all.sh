@@ -33,12 +33,22 @@ closing_line() {
 }
 trap closing_line EXIT
 
+# Prints how long each stage took, so a slow CI run shows where the time went.
+stage_start=$SECONDS
+stage_done() {
+  echo "run-all.sh: $1 took $((SECONDS - stage_start)) s"
+  stage_start=$SECONDS
+}
+
 "$root/deploy/debian/install-deps.sh" --if-missing
+stage_done "installing dependencies"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j "$jobs"
+stage_done "the build"
 status=0
 (cd "$build" && ctest --output-on-failure --timeout 600 -j "$jobs") 2>&1 | tee "$summary" ||
   status=$?
+stage_done "ctest"
 
 # The fuzzers run even after a ctest failure.
 fuzz_seconds="${MX_FUZZ_SECONDS:-10}"
@@ -51,5 +61,6 @@ if [ "$fuzz_seconds" != "0" ]; then
     echo "fuzzers: FAILED (exit ${fuzz_status}), see above"
     [ "$status" -ne 0 ] || status=$fuzz_status
   fi
+  stage_done "the fuzzers (clang build and runs)"
 fi
 exit "$status"
