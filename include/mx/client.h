@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "mx/source_id.h"  // ComputeSourceId, CanonicalIdentityJson
+#include "mx/source_selector.h"
+#include "discovery.pb.h"
 #include "p2p.pb.h"
 
 namespace grpc {
@@ -63,10 +66,15 @@ struct ClientOptions {
   // When set, used as is: address, TLS and channel settings are ignored
   // (the bearer token is still sent). For tests and in-process servers.
   std::shared_ptr<grpc::Channel> channel;
+  // FindSource's policy when FindSourceOptions.selector is unset.
+  SourceSelector source_selector = SourceSelector::kRandom;
 
-  // Defaults, with the address from MX_SERVER_ADDRESS when it is set.
+  // Defaults, with the address from MX_SERVER_ADDRESS and the selector from
+  // MX_P2P_SOURCE_SELECTOR when they are set (an unknown selector name is
+  // ignored: random, and source_selector_error says why).
   // The only place the library reads the environment.
   static ClientOptions FromEnvironment();
+  std::string source_selector_error;  // set by FromEnvironment only
 };
 
 // Per-call overrides of ClientOptions.
@@ -117,6 +125,23 @@ class Client {
   absl::Status UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
                             uint32_t worker_rank, p2p::SourceStatus status,
                             const CallOptions& call = {}) const;
+  // The same, reporting the source's load in [0, 1] (servers clamp it;
+  // servers that predate source_load ignore it).
+  absl::Status UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
+                            uint32_t worker_rank, p2p::SourceStatus status, float source_load,
+                            const CallOptions& call = {}) const;
+
+  // mxd's push discovery (mxd.discovery.v1.Discovery/WatchSources, see
+  // docs/discovery.md): hands each event to `on_event` until it returns
+  // false (OK), the stream ends (its status, e.g. Unimplemented from a
+  // server without the service, Unavailable when the server or its store
+  // went away, ResourceExhausted for a watcher that fell behind) or
+  // call.deadline passes (DeadlineExceeded; unset = no deadline). Not
+  // retried: watch again with the last resume_token seen.
+  absl::Status WatchSources(
+      const mxd::discovery::v1::WatchSourcesRequest& request,
+      const std::function<bool(const mxd::discovery::v1::SourceEvent&)>& on_event,
+      const CallOptions& call = {}) const;
 
   // grpc.health.v1 Check; "" asks about the whole server.
   absl::StatusOr<HealthStatus> CheckHealth(const std::string& service = "",

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -23,6 +25,17 @@ struct FindSourceOptions {
   std::chrono::milliseconds timeout{60000};
   std::chrono::milliseconds initial_poll{200};
   std::chrono::milliseconds max_poll{5000};
+  // Policy; unset means client.options().source_selector (which
+  // ClientOptions::FromEnvironment reads from MX_P2P_SOURCE_SELECTOR).
+  std::optional<SourceSelector> selector;
+  // Candidates read per look, best first; a vanished or no longer READY
+  // one is skipped. At least 1.
+  int max_candidates = 3;
+  // This target's topology (domain -> value), for topology_aware.
+  std::map<std::string, std::string> topology;
+  // Key of rendezvous_hash (and load_aware's tie-break); empty means
+  // own_worker_id.
+  std::string target_id;
 };
 
 struct FoundSource {
@@ -35,8 +48,9 @@ struct FoundSource {
 };
 
 // Lists READY sources of `options.identity` with the caller's rank, drops the
-// caller and incompatible accelerators, tries the freshest heartbeat first and
-// moves on when a candidate vanished before its metadata could be read.
+// caller and incompatible accelerators, orders the rest by the selector and
+// reads up to max_candidates of them, moving on when one vanished or stopped
+// being READY before its metadata could be read.
 // Polls with backoff until one is found. DeadlineExceeded when none appeared
 // within the timeout; other errors (e.g. InvalidArgument) are returned as is.
 absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOptions& options);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,6 +37,13 @@ struct PublisherOptions {
   // Called from the publisher's thread; must not block for long nor call Stop().
   std::function<bool()> health_check;
   std::chrono::milliseconds health_poll_interval{1000};
+  // Optional: the engine's busyness in [0, 1], sent as source_load with
+  // every heartbeat (targets using load_aware prefer idle sources). Called
+  // from the publisher's thread before each heartbeat; must not block.
+  std::function<float()> load_provider;
+  // Where this worker runs (e.g. {"zone": "us-east-1a", "rack": "r12"}),
+  // published as worker.topology; merged over any topology in the request.
+  std::map<std::string, std::string> topology;
 };
 
 struct PublisherStats {

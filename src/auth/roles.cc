@@ -65,7 +65,7 @@ bool ModelInScope(const std::vector<std::string>& models, std::string_view model
 
 bool RoleAllows(Role role, std::string_view method) {
   if (role == Role::kAdmin) return true;
-  if (method == "ListSources" || method == "GetMetadata") return true;
+  if (method == "ListSources" || method == "GetMetadata" || method == "WatchSources") return true;
   if (method == "PublishMetadata" || method == "UpdateStatus") return role == Role::kPublisher;
   // RefitService: reads for readers, every write for publishers (no ownership:
   // a refit worker_id is a plain string that proves nothing).

@@ -1,9 +1,12 @@
 // mxctl list: ListSources with every filter.
 #include <functional>
+#include <map>
 #include <ostream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/command.h"
 #include "cli/identity_input.h"
 #include "cli/list_status.h"
@@ -13,6 +16,18 @@
 
 namespace mx::cli {
 namespace {
+
+// "0.42", or "-" when the source never reported a load.
+std::string LoadCell(float load) {
+  return load > 0 ? absl::StrFormat("%.2f", load) : std::string("-");
+}
+
+// "rack=r12,zone=us-east-1a" (domains sorted), or "-".
+std::string TopologyCell(const google::protobuf::Map<std::string, std::string>& topology) {
+  if (topology.empty()) return "-";
+  const std::map<std::string, std::string> sorted(topology.begin(), topology.end());
+  return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+}
 
 int RunList(const Context& ctx) {
   const ParsedArgs& args = ctx.args;
@@ -87,6 +102,8 @@ int RunList(const Context& ctx) {
              return w.ref.has_training_step() ? std::to_string(w.ref.training_step())
                                               : std::string("-");
            }},
+          {"LOAD", [](const ListedWorker& w) { return LoadCell(w.ref.source_load()); }},
+          {"TOPOLOGY", [](const ListedWorker& w) { return TopologyCell(w.ref.topology()); }},
       };
   std::vector<std::string> header;
   for (const auto& column : columns) header.push_back(column.first);

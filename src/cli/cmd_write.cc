@@ -1,6 +1,7 @@
 // mxctl publish and mxctl status: the two calls that change records.
 #include <ostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/command.h"
 #include "cli/identity_input.h"
@@ -42,9 +43,15 @@ int RunStatus(const Context& ctx) {
   if (!status.ok()) return ctx.Usage(std::string(status.status().message()));
   auto rank = ParseUnsigned("--rank", ctx.args.Get("rank", "0"), UINT32_MAX);
   if (!rank.ok()) return ctx.Usage(std::string(rank.status().message()));
+  float load = 0;
+  if (ctx.args.Has("load") &&
+      (!absl::SimpleAtof(ctx.args.Get("load"), &load) || !(load >= 0 && load <= 1))) {
+    return ctx.Usage("--load must be a number from 0 to 1, got '" + ctx.args.Get("load") + "'");
+  }
   auto client = ctx.connect();
   if (!client.ok()) return ctx.Fail(client.status());
-  if (auto s = (*client)->UpdateStatus(pos[0], pos[1], static_cast<uint32_t>(*rank), *status);
+  if (auto s =
+          (*client)->UpdateStatus(pos[0], pos[1], static_cast<uint32_t>(*rank), *status, load);
       !s.ok()) {
     return ctx.Fail(s);
   }
@@ -87,9 +94,10 @@ Command StatusCommand() {
   Command command;
   command.name = "status";
   command.summary = "set a worker's status and refresh its heartbeat (UpdateStatus)";
-  command.usage = "MX_SOURCE_ID WORKER_ID initializing|ready|stale [--rank N]";
+  command.usage = "MX_SOURCE_ID WORKER_ID initializing|ready|stale [--rank N] [--load F]";
   command.details = "Exit code 1 with NOT_FOUND when the worker does not exist.\n";
-  command.flags = {{"rank", "N", "the worker's rank (default 0)"}};
+  command.flags = {{"rank", "N", "the worker's rank (default 0)"},
+                   {"load", "F", "the source's load from 0 to 1, as a heartbeat reports it"}};
   command.run = RunStatus;
   return command;
 }

@@ -44,6 +44,7 @@ Command PublishCommand();
 Command StatusCommand();
 Command HashCommand();
 Command HealthCommand();
+Command WatchCommand();
 Command RefitCommand();
 
 // "3s ago" / "2h ago" from unix milliseconds; "-" for 0.

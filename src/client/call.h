@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "mx/client.h"
+#include "discovery.grpc.pb.h"
 #include "p2p.grpc.pb.h"
 
 namespace mx {
@@ -21,6 +22,7 @@ struct Client::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<p2p::P2pService::Stub> stub;
   std::unique_ptr<grpc::GenericStub> generic;
+  std::unique_ptr<mxd::discovery::v1::Discovery::Stub> discovery;
 };
 
 namespace client {

@@ -15,6 +15,14 @@ ClientOptions ClientOptions::FromEnvironment() {
   if (const char* address = std::getenv("MX_SERVER_ADDRESS"); address != nullptr && *address) {
     options.address = address;
   }
+  if (const char* selector = std::getenv("MX_P2P_SOURCE_SELECTOR"); selector != nullptr && *selector) {
+    auto parsed = ParseSourceSelector(selector);
+    if (parsed.ok()) {
+      options.source_selector = *parsed;
+    } else {
+      options.source_selector_error = std::string(parsed.status().message());
+    }
+  }
   return options;
 }
 
@@ -35,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   impl->channel = *channel;
   impl->stub = p2p::P2pService::NewStub(impl->channel);
   impl->generic = std::make_unique<grpc::GenericStub>(impl->channel);
+  impl->discovery = mxd::discovery::v1::Discovery::NewStub(impl->channel);
   return std::unique_ptr<Client>(new Client(std::move(options), std::move(impl)));
 }
 
@@ -100,11 +109,18 @@ absl::StatusOr<p2p::GetMetadataResponse> Client::GetMetadata(const std::string& 
 absl::Status Client::UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
                                   uint32_t worker_rank, p2p::SourceStatus status,
                                   const CallOptions& call) const {
+  return UpdateStatus(mx_source_id, worker_id, worker_rank, status, 0.0f, call);
+}
+
+absl::Status Client::UpdateStatus(const std::string& mx_source_id, const std::string& worker_id,
+                                  uint32_t worker_rank, p2p::SourceStatus status,
+                                  float source_load, const CallOptions& call) const {
   p2p::UpdateStatusRequest request;
   request.set_mx_source_id(mx_source_id);
   request.set_worker_id(worker_id);
   request.set_worker_rank(worker_rank);
   request.set_status(status);
+  request.set_source_load(source_load);
   p2p::UpdateStatusResponse response;
   absl::Status result =
       client::RunCall(options_, call, "UpdateStatus", [&](grpc::ClientContext* context) {

@@ -1,6 +1,7 @@
 #include "mx/find_source.h"
 
 #include <algorithm>
+#include <random>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -42,9 +43,15 @@ absl::StatusOr<FoundSource> LookOnce(const Client& client, const FindSourceOptio
     if (!Compatible(options.accelerator, ref.accelerator())) continue;
     candidates.push_back(std::move(ref));
   }
-  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-    return a.updated_at() > b.updated_at();
-  });
+  SelectionContext selection;
+  selection.selector = options.selector.value_or(client.options().source_selector);
+  selection.target_id = options.target_id.empty() ? options.own_worker_id : options.target_id;
+  selection.topology = options.topology;
+  selection.random_seed = std::random_device{}();
+  OrderCandidates(selection, &candidates);
+  if (candidates.size() > static_cast<size_t>(std::max(1, options.max_candidates))) {
+    candidates.resize(static_cast<size_t>(std::max(1, options.max_candidates)));
+  }
 
   for (const auto& ref : candidates) {
     call.deadline = std::min(client.options().deadline, Remaining(deadline));
@@ -65,6 +72,34 @@ absl::StatusOr<FoundSource> LookOnce(const Client& client, const FindSourceOptio
     return found;
   }
   return absl::NotFoundError("no usable READY source yet");
+}
+
+// Blocks until a WatchSources stream shows a usable READY candidate (OK),
+// the deadline passes, or the watch fails (Unimplemented: no such service).
+absl::Status WaitOnWatch(const Client& client, const FindSourceOptions& options,
+                         const std::string& source_id, Clock::time_point deadline) {
+  mxd::discovery::v1::WatchSourcesRequest request;
+  *request.mutable_filter()->mutable_identity() = options.identity;
+  request.mutable_filter()->set_status_filter(p2p::SOURCE_STATUS_READY);
+  request.mutable_filter()->set_worker_rank_filter(options.worker_rank);
+  CallOptions call;
+  call.deadline = Remaining(deadline);
+  bool usable = false;
+  absl::Status status = client.WatchSources(
+      request, [&](const mxd::discovery::v1::SourceEvent& event) {
+        using Event = mxd::discovery::v1::SourceEvent;
+        if (event.type() != Event::TYPE_SNAPSHOT && event.type() != Event::TYPE_ADDED &&
+            event.type() != Event::TYPE_CHANGED) {
+          return true;
+        }
+        const p2p::SourceInstanceRef& ref = event.source();
+        usable = ref.mx_source_id() == source_id && ref.worker_rank() == options.worker_rank &&
+                 (options.own_worker_id.empty() || ref.worker_id() != options.own_worker_id) &&
+                 Compatible(options.accelerator, ref.accelerator());
+        return !usable;
+      },
+      call);
+  return usable ? absl::OkStatus() : status.ok() ? absl::NotFoundError("watch ended") : status;
 }
 
 }  // namespace
@@ -89,6 +124,8 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
       options.timeout.count() <= 0 ? Clock::now() + client.options().deadline : deadline;
   Backoff backoff(options.initial_poll, options.max_poll, 2.0, 0.2);
   absl::Status last;
+  bool watch = true;        // until the server answers UNIMPLEMENTED
+  bool after_wake = false;  // the last look followed a watch event
   for (;;) {
     auto found = LookOnce(client, options, source_id, look_deadline);
     if (found.ok()) return found;
@@ -96,6 +133,19 @@ absl::StatusOr<FoundSource> FindSource(const Client& client, const FindSourceOpt
     const bool transient = absl::IsNotFound(last) || absl::IsUnavailable(last) ||
                            absl::IsDeadlineExceeded(last);
     if (!transient) return last;
+    if (Clock::now() >= deadline) break;
+    if (watch && !after_wake && absl::IsNotFound(last)) {
+      // Nothing usable yet: wait for the server to say something appeared
+      // instead of polling (docs/discovery.md).
+      const absl::Status woke = WaitOnWatch(client, options, source_id, deadline);
+      if (woke.ok()) {
+        after_wake = true;
+        continue;
+      }
+      if (absl::IsUnimplemented(woke)) watch = false;  // not an mxd: poll
+      if (Clock::now() >= deadline) break;
+    }
+    after_wake = false;
     const auto sleep = backoff.Next();
     if (Clock::now() + sleep >= deadline) break;
     std::this_thread::sleep_for(sleep);  // polling interval, not synchronization

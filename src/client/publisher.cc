@@ -78,6 +78,9 @@ void SourcePublisher::Run() {
   CallOptions call;
   call.deadline = options_.call_deadline;
   p2p::PublishMetadataRequest publish = request_;
+  for (const auto& [domain, value] : options_.topology) {
+    (*publish.mutable_worker()->mutable_topology())[domain] = value;
+  }
   const uint32_t rank = publish.worker().worker_rank();
   bool on_server = false;  // whether the server is believed to hold the record
   std::string source_id;
@@ -100,7 +103,8 @@ void SourcePublisher::Run() {
         source_id = *id;
       }
     } else {
-      result = client_->UpdateStatus(source_id, publish.worker_id(), rank, status, call);
+      const float load = options_.load_provider ? options_.load_provider() : 0.0f;
+      result = client_->UpdateStatus(source_id, publish.worker_id(), rank, status, load, call);
       if (absl::IsNotFound(result)) {
         on_server = false;  // the server lost the record (restart, reaped): publish again
         republish_now = true;

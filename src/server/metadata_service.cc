@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "auth/roles.h"
 #include "mx/source_id.h"
+#include "server/list_query.h"
 #include "server/reply_encoding.h"
 #include "spdlog/spdlog.h"
 
@@ -132,22 +133,9 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
 absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
     const p2p::ListSourcesRequest& request) {
   if (absl::Status s = CheckListLimits(request, limits_); !s.ok()) return s;
-  store::ListQuery query;
-  if (request.has_identity() && !request.identity().model_name().empty()) {
-    query.source_id = ComputeSourceId(request.identity());
-  }
-  if (request.has_status_filter()) {
-    if (!IsKnownStatus(request.status_filter())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "status_filter ", static_cast<int>(request.status_filter()), " is not a SourceStatus"));
-    }
-    query.status = request.status_filter();
-  }
-  if (request.has_model_name_filter()) query.model_name = request.model_name_filter();
-  if (request.has_worker_rank_filter()) query.worker_rank = request.worker_rank_filter();
-  if (request.has_min_training_step()) query.min_training_step = request.min_training_step();
-  if (request.has_min_updated_at()) query.min_updated_at_ms = request.min_updated_at();
-  if (request.has_limit() && request.limit() > 0) query.limit = request.limit();
+  auto parsed = ListQueryFrom(request);
+  if (!parsed.ok()) return parsed.status();
+  store::ListQuery& query = *parsed;
   if (query.status == p2p::SOURCE_STATUS_READY) {
     // A READY worker that stopped heart-beating is not ready.
     auto now = store_->NowMs();
@@ -161,17 +149,7 @@ absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
   if (!refs.ok()) return refs.status();
   p2p::ListSourcesResponse response;
   response.mutable_instances()->Reserve(static_cast<int>(refs->size()));
-  for (auto& ref : *refs) {
-    auto* out = response.add_instances();
-    out->set_mx_source_id(std::move(ref.source_id));
-    out->set_worker_id(std::move(ref.worker_id));
-    out->set_model_name(std::move(ref.model_name));
-    out->set_worker_rank(ref.worker_rank);
-    out->set_accelerator(std::move(ref.accelerator));
-    out->set_updated_at(ref.state.updated_at_ms);
-    if (ref.training_step) out->set_training_step(*ref.training_step);
-    if (ref.layout_signature) out->set_layout_signature(std::move(*ref.layout_signature));
-  }
+  for (auto& ref : *refs) ToInstanceRef(std::move(ref), response.add_instances());
   return response;
 }
 
@@ -217,6 +195,7 @@ absl::StatusOr<p2p::UpdateStatusResponse> MetadataService::UpdateStatus(
   store::StatusUpdate update;
   update.status = request.status();
   update.rank = request.worker_rank();
+  update.source_load = store::ClampLoad(request.source_load());
   if (!caller.may_touch_any) update.required_owner = caller.principal;
   auto state = store_->UpdateStatus({request.mx_source_id(), request.worker_id()}, update);
   if (absl::IsNotFound(state.status())) {

@@ -49,6 +49,8 @@ class P2pGrpcService final : public model_express::p2p::P2pService::Service {
   // calls already running have finished or `deadline` passes. True if idle.
   bool Drain(absl::Time deadline);
 
+  const Authenticator& authenticator() const { return authenticate_; }
+
   // After a Drain that timed out: answers every call still unfinished with
   // UNAVAILABLE, so gRPC can shut down while a store call hangs. What the
   // stuck calls do when their store call returns is then dropped. Returns

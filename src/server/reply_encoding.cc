@@ -153,6 +153,7 @@ std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
   head.set_agent_name(w.agent_name());
   head.set_worker_grpc_endpoint(w.worker_grpc_endpoint());
   head.set_accelerator(w.accelerator());
+  *head.mutable_topology() = w.topology();
   if (w.has_transfer_engine_session_id()) {
     head.set_transfer_engine_session_id(w.transfer_engine_session_id());
   }

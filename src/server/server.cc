@@ -18,6 +18,7 @@
 #include "server/reflection_guard.h"
 #include "server/request_budget.h"
 #include "server/token_review_call.h"
+#include "server/watch/notifying_store.h"
 #include "server/tls.h"
 #include "spdlog/spdlog.h"
 
@@ -118,6 +119,20 @@ absl::StatusOr<TokenVerifier> MakeVerifier(const ServerConfig& config,
   });
 }
 
+// mxd_watchers and mxd_watch_events_total, read from the hub at each scrape.
+void AddWatchMetrics(metrics::Registry* registry, watch::WatchHub* hub) {
+  auto* watchers = registry->AddGauge("mxd_watchers", "Open WatchSources streams.", {});
+  auto* events = registry->AddCounter("mxd_watch_events_total",
+                                      "Events queued to WatchSources streams.", {});
+  auto counted = std::make_shared<std::atomic<uint64_t>>(0);
+  registry->AddCollector([hub, watchers, events, counted] {
+    watchers->With({})->Set(static_cast<double>(hub->watchers()));
+    const uint64_t now = hub->events_delivered();
+    const uint64_t before = counted->exchange(now);
+    if (now > before) events->With({})->Increment(now - before);
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config,
@@ -143,6 +158,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       refused->With({})->Set(static_cast<double>(memory->refusals()));
     });
   }
+  // Writes of this replica reach watchers at once (docs/discovery.md).
+  const bool shared_store = store->MayBlock();  // network stores: other replicas write too
+  // Their writes arrive through the store's change feed where it has one.
+  auto* feed = dynamic_cast<store::ChangeFeed*>(store.get());
+  Server* raw = server.get();
+  store = std::make_unique<watch::NotifyingStore>(std::move(store), [raw](const auto& key) {
+    if (raw->hub_) raw->hub_->OnChange(key);
+  });
   server->store_ = std::make_unique<MeteredStore>(std::move(store), metrics);
   TokenVerifier reflection_verifier;
   if (!authenticate && config.auth.enabled()) {
@@ -187,6 +210,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!refit.ok()) return refit.status();
   server->refit_ = *std::move(refit);
 
+  watch::WatchHubOptions watch_options;
+  watch_options.heartbeat_timeout = config.reaper.heartbeat_timeout;
+  watch_options.resync_interval = shared_store && feed == nullptr ? std::chrono::milliseconds(1000)
+                                                                    : std::chrono::milliseconds(0);
+  server->hub_ = std::make_unique<watch::WatchHub>(server->store_.get(), watch_options, feed);
+  server->hub_->Start();
+  server->discovery_ = std::make_unique<watch::DiscoveryService>(
+      server->hub_.get(), server->grpc_service_->authenticator(), 1024,
+      config.auth.tokenreview ? server->pool_.get() : nullptr);
+  AddWatchMetrics(&server->registry_, server->hub_.get());
+
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -215,6 +249,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
+  builder.RegisterService(server->discovery_.get());
   if (server->refit_) {
     builder.RegisterService(server->refit_->grpc_service());
     builder.RegisterService(server->refit_->inspect_service());
@@ -317,6 +352,7 @@ void Server::Shutdown() {
   if (health_) health_->Stop();  // NOT_SERVING first, so balancers drain us
   if (reaper_ && !reaper_->StopBy(deadline)) abandoned_ = true;
   // The HTTP listener keeps answering /readyz (503) while calls drain.
+  if (hub_) hub_->Stop();  // watchers end with UNAVAILABLE, a status clients retry on
   if (grpc_server_) {
     // Drain ourselves rather than through grpc::Server::Shutdown(deadline),
     // which also waits out idle client connections for the whole grace period.

@@ -20,6 +20,8 @@
 #include "server/refit_host.h"
 #include "server/server_metrics.h"
 #include "server/thread_pool.h"
+#include "server/watch/discovery_service.h"
+#include "server/watch/watch_hub.h"
 #include "store/store.h"
 
 namespace mx::server {
@@ -72,6 +74,8 @@ class Server {
   metrics::Registry registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<watch::WatchHub> hub_;  // reads store_; stopped before the gRPC server
+  std::unique_ptr<watch::DiscoveryService> discovery_;
   std::shared_ptr<auth::TokenFile> tokens_;
   std::shared_ptr<auth::TokenReviewVerifier> token_review_;
   std::unique_ptr<RequestBudget> budget_;

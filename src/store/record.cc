@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <tuple>
 
 namespace mx::store {
@@ -17,6 +18,11 @@ std::optional<uint64_t> ParseStep(const std::string& text) {
 
 }  // namespace
 
+float ClampLoad(float load) {
+  if (std::isnan(load) || load <= 0) return 0;  // also turns -0 into 0
+  return load > 1 ? 1.0f : load;
+}
+
 WorkerRef MakeRef(const WorkerRecord& record, const WorkerState& state) {
   WorkerRef ref;
   ref.source_id = record.source_id;
@@ -26,6 +32,7 @@ WorkerRef MakeRef(const WorkerRecord& record, const WorkerState& state) {
   ref.accelerator = record.worker.accelerator();
   ref.state = state;
   ref.owner = record.owner;
+  ref.topology.insert(record.worker.topology().begin(), record.worker.topology().end());
   const auto& extra = record.identity.extra_parameters();
   if (auto it = extra.find("training_step"); it != extra.end()) {
     ref.training_step = ParseStep(it->second);

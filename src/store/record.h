@@ -3,6 +3,7 @@
 #define MX_STORE_RECORD_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,11 +59,19 @@ struct WorkerRecord {
 struct WorkerState {
   SourceStatus status = model_express::p2p::SOURCE_STATUS_UNKNOWN;
   int64_t updated_at_ms = 0;  // store clock
+  // The source's own busyness from its latest heartbeat, in [0, 1]
+  // (ClampLoad); 0 when unknown. Advisory, for clients choosing a source.
+  float source_load = 0;
 
   friend bool operator==(const WorkerState& a, const WorkerState& b) {
-    return a.status == b.status && a.updated_at_ms == b.updated_at_ms;
+    return a.status == b.status && a.updated_at_ms == b.updated_at_ms &&
+           a.source_load == b.source_load;
   }
 };
+
+// `load` clamped into [0, 1]; NaN reads as 0 (a heartbeat never fails over
+// an advisory hint).
+float ClampLoad(float load);
 
 struct StoredWorker {
   std::shared_ptr<const WorkerRecord> record;
@@ -80,6 +89,8 @@ struct WorkerRef {
   std::optional<uint64_t> training_step;
   std::optional<std::string> layout_signature;
   std::string owner;
+  // The record's worker.topology (domain -> value), empty when unpublished.
+  std::map<std::string, std::string> topology;
 };
 
 // ListSources filters, pushed down to the store. Unset means "any".

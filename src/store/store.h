@@ -24,6 +24,8 @@ struct UpsertOptions {
 
 struct StatusUpdate {
   SourceStatus status = model_express::p2p::SOURCE_STATUS_UNKNOWN;
+  // Stored with the status (already clamped by the caller, see ClampLoad).
+  float source_load = 0;
   // NotFound unless the record has this worker_rank (heartbeats carry it).
   std::optional<uint32_t> rank;
   // Compare-and-set: FailedPrecondition unless the current state equals this
@@ -88,7 +90,7 @@ class Store {
   // the whole listing.
   virtual absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) = 0;
 
-  // Sets status and stamps updated_at = NowMs() on an existing worker, as a
+  // Sets status and source_load and stamps updated_at = NowMs() on an existing worker, as a
   // compare-and-set under the conditions in `update`. NotFound when absent
   // (nothing is created). Returns the new state.
   virtual absl::StatusOr<WorkerState> UpdateStatus(const WorkerKey& key,

@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (state.ok()) {
     auto again = r::ParseState(r::FormatState(*state));
     if (!again.ok() || again->status != state->status ||
-        again->updated_at_ms != state->updated_at_ms) {
+        again->updated_at_ms != state->updated_at_ms ||
+        again->source_load != state->source_load) {
       __builtin_trap();
     }
   }

@@ -23,8 +23,11 @@ class SlowFirstListStore final : public store::ForwardingStore {
   int lists() const { return lists_; }
   std::string_view backend() const override { return "slow-first-list"; }
   bool MayBlock() const override { return true; }  // served from the store pool
+  // Only listings by model are the client's: mxd's watch hub lists the
+  // whole store (at start, and every second on a blocking store) and must
+  // not take the slow first answer.
   absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override {
-    if (lists_++ == 0) std::this_thread::sleep_for(milliseconds(4000));
+    if (query.model_name && lists_++ == 0) std::this_thread::sleep_for(milliseconds(4000));
     return target()->List(query);
   }
 
@@ -43,8 +46,10 @@ TEST(ClientRetryOnServerTest, AnAttemptPastItsOwnDeadlineIsRetriedWithinTheCallD
   options.attempt_deadline = milliseconds(300);
   options.retry.initial_backoff = milliseconds(20);
   auto client = MakeClient(server->port(), options);
+  ListFilter by_model;
+  by_model.model_name = "m";
   const auto start = steady_clock::now();
-  auto refs = client->ListSources({});
+  auto refs = client->ListSources(by_model);
   const auto elapsed = steady_clock::now() - start;
   EXPECT_TRUE(refs.ok()) << refs.status();
   EXPECT_GE(slow_ptr->lists(), 2);

@@ -75,6 +75,7 @@ class FindSourceTest : public ::testing::Test {
     options.timeout = milliseconds(2000);
     options.initial_poll = milliseconds(20);
     options.max_poll = milliseconds(100);
+    options.selector = SourceSelector::kNewest;  // the freshest heartbeat first: deterministic
     return options;
   }
 

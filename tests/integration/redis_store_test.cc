@@ -100,8 +100,8 @@ TEST_F(RedisStoreTest, RemoveAndRankChangingRepublishLeaveNoOrphanIndexEntries) 
   Raw raw(options_);
   const std::string s = prefix_ + ":s:" + first->source_id;
   EXPECT_EQ(raw.Keys(prefix_),
-            (std::set<std::string>{prefix_ + ":format", prefix_ + ":sources",
-                                   prefix_ + ":model:m%2Fb", s,
+            (std::set<std::string>{prefix_ + ":format", prefix_ + ":changes",
+                                   prefix_ + ":sources", prefix_ + ":model:m%2Fb", s,
                                    prefix_ + ":w:" + first->source_id + ":w0",
                                    prefix_ + ":r:" + first->source_id + ":w0"}));
   ListQuery by_model;
@@ -114,7 +114,9 @@ TEST_F(RedisStoreTest, RemoveAndRankChangingRepublishLeaveNoOrphanIndexEntries) 
   EXPECT_EQ(store_->List(by_model)->size(), 1u);
 
   ASSERT_TRUE(store_->Remove(KeyOf(*second), std::nullopt).ok());
-  EXPECT_EQ(raw.Keys(prefix_), std::set<std::string>{prefix_ + ":format"});
+  // What stays: the layout version and the change log (bounded by MAXLEN).
+  EXPECT_EQ(raw.Keys(prefix_),
+            (std::set<std::string>{prefix_ + ":format", prefix_ + ":changes"}));
   EXPECT_TRUE(store_->List({})->empty());
 }
 
@@ -186,7 +188,8 @@ TEST_F(RedisStoreTest, HostileIdsThatSpellKeyNamesCannotTouchOtherRecords) {
   EXPECT_EQ(store_->List({})->size(), 1u);
   EXPECT_TRUE(store_->Get(KeyOf(*victim)).ok());
   ASSERT_TRUE(store_->Remove(KeyOf(*victim), std::nullopt).ok());
-  EXPECT_EQ(Raw(options_).Keys(prefix_), std::set<std::string>{prefix_ + ":format"});
+  EXPECT_EQ(Raw(options_).Keys(prefix_),
+            (std::set<std::string>{prefix_ + ":format", prefix_ + ":changes"}));
 }
 
 TEST_F(RedisStoreTest, AThousandUpsertsFrom32ThreadsAreAllListedOnce) {

@@ -2,6 +2,7 @@
 // codec and chunk reassembly.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <regex>
 #include <set>
 
@@ -146,6 +147,58 @@ TEST(KubernetesHeadTest, AHeadDecodesToTheRecordSummaryAndState) {
   const auto patch = StatusPatch("77", {model_express::p2p::SOURCE_STATUS_STALE, 99});
   EXPECT_EQ(patch["metadata"]["resourceVersion"], "77");
   EXPECT_EQ(patch["metadata"]["labels"]["p2p.modelexpress.io/status"], "stale");
+  EXPECT_EQ(patch["metadata"]["annotations"]["p2p.modelexpress.io/source-load"], "0");
+  EXPECT_TRUE(head->summary->worker.topology().empty());
+  EXPECT_EQ(head->state.source_load, 0.0f);
+}
+
+WorkerRecord PlacedRecord() {
+  WorkerRecord record;
+  record.source_id = "5a5f555570065064";
+  record.worker_id = "w0";
+  record.identity.set_model_name("m/a");
+  (*record.worker.mutable_topology())["zone"] = "us-east-1a";
+  (*record.worker.mutable_topology())["rack"] = "r12";
+  return record;
+}
+
+TEST(KubernetesHeadTest, AHeadCarriesTheLoadAndTheTopology) {
+  const WorkerRecord record = PlacedRecord();
+  HeadSpec spec{HeadName({record.source_id, record.worker_id}), "", &record,
+                {model_express::p2p::SOURCE_STATUS_READY, 1234, 0.375f}, false, false};
+  spec.inline_table = EncodeTable(record.worker);
+  auto head = DecodeHead(BuildHead(spec));
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->state.source_load, 0.375f);
+  const std::map<std::string, std::string> expected{{"zone", "us-east-1a"}, {"rack", "r12"}};
+  EXPECT_EQ(head->ref.topology, expected);
+
+  const auto patch = StatusPatch("77", {model_express::p2p::SOURCE_STATUS_READY, 99, 0.1f});
+  nlohmann::json patched = BuildHead(spec);
+  patched["metadata"]["annotations"].update(patch["metadata"]["annotations"]);
+  auto after = DecodeHead(patched);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->state.source_load, 0.1f);  // exact: compare-and-set compares states
+}
+
+TEST(KubernetesHeadTest, AHeadWrittenBeforeTheHintsExistedReadsLoadZeroAndNoTopology) {
+  const WorkerRecord record = PlacedRecord();
+  HeadSpec spec{HeadName({record.source_id, record.worker_id}), "", &record,
+                {model_express::p2p::SOURCE_STATUS_READY, 1234, 0.5f}, false, false};
+  spec.inline_table = EncodeTable(record.worker);
+  nlohmann::json old = BuildHead(spec);
+  // What an older mxd wrote: neither the annotation nor the binaryData key.
+  ASSERT_EQ(old["metadata"]["annotations"].erase("p2p.modelexpress.io/source-load"), 1u);
+  ASSERT_EQ(old["binaryData"].erase("topology"), 1u);
+  auto head = DecodeHead(old);
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->state.source_load, 0.0f);
+  EXPECT_TRUE(head->ref.topology.empty());
+  EXPECT_EQ(head->state.status, model_express::p2p::SOURCE_STATUS_READY);
+
+  nlohmann::json odd = BuildHead(spec);
+  odd["metadata"]["annotations"]["p2p.modelexpress.io/source-load"] = "lots";
+  EXPECT_EQ(DecodeHead(odd)->state.source_load, 0.0f);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ constexpr auto kU32 = FieldDescriptor::TYPE_UINT32;
 constexpr auto kU64 = FieldDescriptor::TYPE_UINT64;
 constexpr auto kI64 = FieldDescriptor::TYPE_INT64;
 constexpr auto kBool = FieldDescriptor::TYPE_BOOL;
+constexpr auto kFloat = FieldDescriptor::TYPE_FLOAT;
 constexpr auto kEnum = FieldDescriptor::TYPE_ENUM;
 constexpr auto kMsg = FieldDescriptor::TYPE_MESSAGE;
 
@@ -84,7 +85,8 @@ const std::map<std::string, std::vector<FieldSpec>>& Contract() {
         {"transfer_engine_session_id", 10, kString, false, "backend_metadata"},
         {"tensor_source", 20, kMsg, false, "source_payload", false, P("TensorSourceMetadata")},
         {"artifact_source", 21, kMsg, false, "source_payload", false,
-         P("ArtifactSourceMetadata")}}},
+         P("ArtifactSourceMetadata")},
+        {"topology", 11, kMsg, true, "", false, P("WorkerMetadata.TopologyEntry")}}},
       {"PublishMetadataRequest",
        {{"identity", 1, kMsg, false, "", false, P("SourceIdentity")},
         {"worker", 2, kMsg, false, "", false, P("WorkerMetadata")},
@@ -105,7 +107,9 @@ const std::map<std::string, std::vector<FieldSpec>>& Contract() {
         {"accelerator", 5, kString},
         {"updated_at", 6, kI64},
         {"training_step", 7, kU64, false, "", true},
-        {"layout_signature", 8, kString, false, "", true}}},
+        {"layout_signature", 8, kString, false, "", true},
+        {"topology", 9, kMsg, true, "", false, P("SourceInstanceRef.TopologyEntry")},
+        {"source_load", 10, kFloat}}},
       {"ListSourcesRequest",
        {{"identity", 1, kMsg, false, "", false, P("SourceIdentity")},
         {"status_filter", 2, kEnum, false, "", true, P("SourceStatus")},
@@ -127,7 +131,8 @@ const std::map<std::string, std::vector<FieldSpec>>& Contract() {
        {{"mx_source_id", 1, kString},
         {"worker_rank", 2, kU32},
         {"status", 3, kEnum, false, "", false, P("SourceStatus")},
-        {"worker_id", 4, kString}}},
+        {"worker_id", 4, kString},
+        {"source_load", 5, kFloat}}},
       {"UpdateStatusResponse", {{"success", 1, kBool}, {"message", 2, kString}}},
   };
   return *contract;
@@ -175,6 +180,17 @@ TEST(ProtoContractTest, ExtraParametersIsAStringToStringMap) {
   ASSERT_TRUE(f->is_map());
   EXPECT_EQ(f->message_type()->map_key()->type(), kString);
   EXPECT_EQ(f->message_type()->map_value()->type(), kString);
+}
+
+TEST(ProtoContractTest, TopologyFieldsAreStringToStringMaps) {
+  for (const auto* f :
+       {model_express::p2p::WorkerMetadata::descriptor()->FindFieldByName("topology"),
+        model_express::p2p::SourceInstanceRef::descriptor()->FindFieldByName("topology")}) {
+    ASSERT_NE(f, nullptr);
+    ASSERT_TRUE(f->is_map()) << f->full_name();
+    EXPECT_EQ(f->message_type()->map_key()->type(), kString) << f->full_name();
+    EXPECT_EQ(f->message_type()->map_value()->type(), kString) << f->full_name();
+  }
 }
 
 TEST(ProtoContractTest, EnumsHaveTheContractValues) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "store/redis/redis_connection.h"
 
 namespace mx::store::redis {
@@ -16,6 +19,32 @@ TEST(RedisCodecTest, StatesRoundTripAndCorruptOnesAreDataLoss) {
   for (const char* bad : {"", "2", "2:", ":5", "x:5", "2:5x", "99:5", "2:5:6"}) {
     EXPECT_EQ(ParseState(bad).status().code(), absl::StatusCode::kDataLoss) << bad;
   }
+}
+
+TEST(RedisCodecTest, StatesCarryANonZeroLoadAsAThirdPart) {
+  const WorkerState loaded{SOURCE_STATUS_READY, 1767225600123, 0.25f};
+  EXPECT_EQ(FormatState(loaded), "2:1767225600123:0.25");
+  EXPECT_EQ(*ParseState("2:1767225600123:0.25"), loaded);
+  for (float load : {0.1f, 1.0f / 3.0f, 1e-7f, 1.0f}) {
+    const WorkerState state{SOURCE_STATUS_READY, 5, load};
+    auto back = ParseState(FormatState(state));
+    ASSERT_TRUE(back.ok()) << FormatState(state);
+    EXPECT_EQ(*back, state) << FormatState(state);  // exact: the reaper compares strings
+  }
+  for (const char* bad : {"2:5:", "2:5:x", "2:5:1.5", "2:5:-0.5", "2:5:nan", "2:5:inf",
+                          "2:5:0.5:1", "2:5:0.5x"}) {
+    EXPECT_EQ(ParseState(bad).status().code(), absl::StatusCode::kDataLoss) << bad;
+  }
+}
+
+TEST(RedisCodecTest, AZeroLoadWritesTheOldTwoPartStateAndOldStatesReadAsLoadZero) {
+  // Layout 1 as written before source_load existed: "<status>:<ms>".
+  EXPECT_EQ(FormatState({SOURCE_STATUS_READY, 7, 0.0f}), "2:7");
+  auto old = ParseState("2:7");
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->source_load, 0.0f);
+  EXPECT_EQ(FormatLoadSuffix(0), "");
+  EXPECT_EQ(FormatLoadSuffix(0.5f), ":0.5");
 }
 
 TEST(RedisCodecTest, RecordsRoundTripWithoutIdsOrOwnerInThePayload) {
@@ -59,6 +88,30 @@ TEST(RedisCodecTest, SummariesCarryTheListingFieldsOnly) {
   EXPECT_EQ(ref.training_step, std::optional<uint64_t>(42));
   EXPECT_FALSE(ref.layout_signature.has_value());
   EXPECT_EQ(ref.owner, "bob");
+  EXPECT_TRUE(ref.topology.empty());
+}
+
+TEST(RedisCodecTest, SummariesCarryTheTopology) {
+  WorkerRecord record;
+  record.identity.set_model_name("m");
+  (*record.worker.mutable_topology())["zone"] = "z1";
+  (*record.worker.mutable_topology())["rack"] = "r2";
+  WorkerRef ref;
+  ASSERT_TRUE(DecodeSummary(EncodeSummary(record), &ref).ok());
+  const std::map<std::string, std::string> expected{{"zone", "z1"}, {"rack", "r2"}};
+  EXPECT_EQ(ref.topology, expected);
+}
+
+TEST(RedisCodecTest, ASummaryWrittenBeforeTopologyExistedReadsWithAnEmptyOne) {
+  // The bytes an older mxd wrote: model_name "m" (field 1), worker_rank 5
+  // (field 2), owner "o" (field 6), and no field 7.
+  const std::string old_bytes("\x0a\x01m\x10\x05\x32\x01o", 8);
+  WorkerRef ref;
+  ASSERT_TRUE(DecodeSummary(old_bytes, &ref).ok());
+  EXPECT_EQ(ref.model_name, "m");
+  EXPECT_EQ(ref.worker_rank, 5u);
+  EXPECT_EQ(ref.owner, "o");
+  EXPECT_TRUE(ref.topology.empty());
 }
 
 TEST(RedisCodecTest, ErrorRepliesMapToStatusCodes) {

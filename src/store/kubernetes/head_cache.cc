@@ -179,7 +179,7 @@ absl::Status HeadCache::Relist() {
   }
   lists_.fetch_add(1);
   const uint64_t rv = std::strtoull(list_rv.c_str(), nullptr, 10);
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   // Keep what this replica wrote after the list's snapshot.
   for (auto& [name, head] : heads_) {
     if (head.rv > rv) fresh[name] = head;
@@ -197,7 +197,15 @@ absl::Status HeadCache::Relist() {
   resource_version_ = list_rv;
   synced_ = true;
   last_contact_ = absl::Now();
+  lock.Release();
+  absl::MutexLock told(&listener_mu_);
+  if (listener_ != nullptr) listener_->OnChangesLost("the head cache relisted");
   return absl::OkStatus();
+}
+
+void HeadCache::SetListener(ChangeListener* listener) {
+  absl::MutexLock lock(&listener_mu_);
+  listener_ = listener;
 }
 
 absl::Status HeadCache::WatchOnce(bool* relist) {
@@ -257,17 +265,23 @@ void HeadCache::OnObject(const WatchEvent& event) {
       absl::MutexLock lock(&mu_);
       heads_.erase(name->get<std::string>());
     }
+    absl::MutexLock told(&listener_mu_);
+    if (listener_ != nullptr) listener_->OnChangesLost("a worker head became unreadable");
     return;
   }
   head->inline_table.reset();
-  absl::MutexLock lock(&mu_);
-  if (event.type == WatchEvent::Type::kDeleted) {
-    tombstones_.erase(head->name);
-    auto it = heads_.find(head->name);
-    if (it != heads_.end() && (head->rv == 0 || it->second.rv <= head->rv)) heads_.erase(it);
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (event.type == WatchEvent::Type::kDeleted) {
+      tombstones_.erase(head->name);
+      auto it = heads_.find(head->name);
+      if (it != heads_.end() && (head->rv == 0 || it->second.rv <= head->rv)) heads_.erase(it);
+    } else {
+      ApplyLocked(*head);
+    }
   }
-  ApplyLocked(*head);
+  absl::MutexLock told(&listener_mu_);
+  if (listener_ != nullptr) listener_->OnWorkerChanged({head->ref.source_id, head->ref.worker_id});
 }
 
 void HeadCache::ApplyLocked(const HeadInfo& head) {

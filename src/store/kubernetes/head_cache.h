@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "store/change_feed.h"
 #include "store/kubernetes/api_client.h"
 #include "store/kubernetes/object_codec.h"
 #include "store/kubernetes/watch_event.h"
@@ -53,6 +54,11 @@ class HeadCache {
   bool synced() const;
   // Unavailable while unsynced: stale data must not pass for the truth.
   absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query);
+
+  // Told of every worker the watch shows changing (any replica's write)
+  // and of every relist (changes may have been missed); null: nobody.
+  // After it returns the previous listener is never called again.
+  void SetListener(ChangeListener* listener);
 
   // Write-through from this replica: applied when newer than what is held.
   void Apply(const HeadInfo& head);
@@ -104,6 +110,10 @@ class HeadCache {
   absl::flat_hash_map<std::string, uint64_t> tombstones_ ABSL_GUARDED_BY(mu_);
   // Names already logged as corrupt (bounded; cleared when it grows large).
   absl::flat_hash_set<std::string> corrupt_seen_ ABSL_GUARDED_BY(mu_);
+
+  // Held while the listener runs (never together with mu_).
+  absl::Mutex listener_mu_;
+  ChangeListener* listener_ ABSL_GUARDED_BY(listener_mu_) = nullptr;
 
   std::thread thread_;  // last: joins before the state above is destroyed
 };

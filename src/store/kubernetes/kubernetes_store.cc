@@ -381,7 +381,8 @@ absl::StatusOr<WorkerState> KubernetesStore::UpdateStatus(const WorkerKey& key,
       if (cached) continue;
       return absl::FailedPreconditionError("worker state changed");
     }
-    const WorkerState state{update.status, NextStamp(SystemClockMs(), head->state.updated_at_ms)};
+    const WorkerState state{update.status, NextStamp(SystemClockMs(), head->state.updated_at_ms),
+                            update.source_load};
     const json patch = StatusPatch(head->resource_version, state);
     CallTrace trace;
     auto result =

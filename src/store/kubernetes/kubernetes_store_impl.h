@@ -26,7 +26,7 @@ namespace mx::store::kube {
 // a 90 s heartbeat timeout. A write never moves a worker's updated_at
 // backwards (max(now, previous)), so a replica that lags slightly cannot
 // make a fresh worker look older than it was.
-class KubernetesStore final : public Store {
+class KubernetesStore final : public Store, public ChangeFeed {
  public:
   explicit KubernetesStore(KubernetesOptions options);  // no I/O
   ~KubernetesStore() override;
@@ -39,6 +39,12 @@ class KubernetesStore final : public Store {
   bool ListIsCached() const override { return true; }  // List reads the watch cache
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override { return cache_.Health(); }
+  // Changes come from the watch the head cache holds.
+  absl::Status StartFeed(ChangeListener* listener) override {
+    cache_.SetListener(listener);
+    return absl::OkStatus();
+  }
+  void StopFeed() override { cache_.SetListener(nullptr); }
 
   absl::StatusOr<WorkerState> Upsert(std::shared_ptr<const WorkerRecord> record,
                                      const UpsertOptions& options) override;

@@ -50,6 +50,20 @@ uint64_t ParseU64(const std::string& s) {
   return v;
 }
 
+std::string LoadText(float load) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), load);
+  return ec == std::errc() ? std::string(buf, end) : "0";
+}
+
+// Anything unparsable (or an old head without the annotation) reads as 0.
+float ParseLoad(const std::string& text) {
+  float load = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), load);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return 0;
+  return ClampLoad(load);
+}
+
 SourceStatus ParseStatus(const std::string& label) {
   if (label == "initializing") return model_express::p2p::SOURCE_STATUS_INITIALIZING;
   if (label == "ready") return model_express::p2p::SOURCE_STATUS_READY;
@@ -93,6 +107,15 @@ absl::StatusOr<HeadInfo> DecodeHead(const json& object) {
   head.state.status = ParseStatus(Text(object, "labels", kStatusKey));
   head.state.updated_at_ms =
       static_cast<int64_t>(ParseU64(Text(object, "annotations", kUpdatedAtKey)));
+  head.state.source_load = ParseLoad(Text(object, "annotations", kSourceLoadKey));
+  if (auto topology = Binary(object, "topology")) {
+    // A WorkerMetadata holding only the topology map; absent on old heads.
+    model_express::p2p::WorkerMetadata holder;
+    if (!holder.ParseFromString(*topology)) {
+      return absl::DataLossError(absl::StrCat("ConfigMap ", head.name, " topology is corrupt"));
+    }
+    record->worker.mutable_topology()->swap(*holder.mutable_topology());
+  }
   const std::string mode = Text(object, "annotations", kTableKey);
   head.pending = mode == "pending";
   if (mode == "inline") {
@@ -133,6 +156,12 @@ json BuildHead(const HeadSpec& spec) {
   put("pod-uid", r.pod_uid);
   put("pod-namespace", r.pod_namespace);
   put("accelerator", r.worker.accelerator());
+  if (!r.worker.topology().empty()) {
+    model_express::p2p::WorkerMetadata holder;
+    *holder.mutable_topology() = r.worker.topology();
+    put("topology", holder.SerializeAsString());
+  }
+  if (spec.state.source_load != 0) annotations[kSourceLoadKey] = LoadText(spec.state.source_load);
   if (spec.inline_table) binary["table"] = absl::Base64Escape(*spec.inline_table);
   if (spec.chunks) {
     annotations[kTableGenKey] = spec.chunks->generation;
@@ -195,7 +224,9 @@ json StatusPatch(const std::string& resource_version, const WorkerState& state) 
   return {{"metadata",
            {{"resourceVersion", resource_version},
             {"labels", {{kStatusKey, StatusLabel(state.status)}}},
-            {"annotations", {{kUpdatedAtKey, std::to_string(state.updated_at_ms)}}}}}};
+            {"annotations",
+             {{kUpdatedAtKey, std::to_string(state.updated_at_ms)},
+              {kSourceLoadKey, LoadText(state.source_load)}}}}}};
 }
 
 }  // namespace mx::store::kube

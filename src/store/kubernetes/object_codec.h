@@ -25,6 +25,9 @@ inline constexpr char kStatusKey[] = "p2p.modelexpress.io/status";
 inline constexpr char kHeadKey[] = "p2p.modelexpress.io/head";
 inline constexpr char kGenerationKey[] = "p2p.modelexpress.io/generation";
 inline constexpr char kUpdatedAtKey[] = "p2p.modelexpress.io/updated-at-ms";
+// Latest heartbeat's source_load (shortest decimal of the float); a head
+// without it (written before it existed) reads as 0.
+inline constexpr char kSourceLoadKey[] = "p2p.modelexpress.io/source-load";
 
 // Label selector of the heads a cache watches (pending heads excluded).
 std::string WorkerSelector();

@@ -161,7 +161,7 @@ absl::StatusOr<WorkerState> MemoryStore::UpdateStatus(const WorkerKey& key,
   if (update.expected && !(*update.expected == entry->ref.state)) {
     return absl::FailedPreconditionError("worker state changed");
   }
-  entry->ref.state = WorkerState{update.status, clock_()};
+  entry->ref.state = WorkerState{update.status, clock_(), update.source_load};
   return entry->ref.state;
 }
 

@@ -47,6 +47,7 @@ std::string EncodeSummary(const WorkerRecord& record) {
   if (ref.training_step) value.set_training_step(*ref.training_step);
   if (ref.layout_signature) value.set_layout_signature(*ref.layout_signature);
   value.set_owner(ref.owner);
+  value.mutable_topology()->insert(ref.topology.begin(), ref.topology.end());
   return value.SerializeAsString();
 }
 
@@ -61,26 +62,46 @@ absl::Status DecodeSummary(absl::string_view bytes, WorkerRef* ref) {
   if (value.has_training_step()) ref->training_step = value.training_step();
   if (value.has_layout_signature()) ref->layout_signature = std::move(*value.mutable_layout_signature());
   ref->owner = std::move(*value.mutable_owner());
+  ref->topology.insert(value.topology().begin(), value.topology().end());
   return absl::OkStatus();
 }
 
+std::string FormatLoadSuffix(float source_load) {
+  if (!(source_load > 0)) return "";
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), source_load);
+  if (ec != std::errc()) return "";
+  return absl::StrCat(":", absl::string_view(buf, static_cast<size_t>(end - buf)));
+}
+
 std::string FormatState(const WorkerState& state) {
-  return absl::StrCat(static_cast<int>(state.status), ":", state.updated_at_ms);
+  return absl::StrCat(static_cast<int>(state.status), ":", state.updated_at_ms,
+                      FormatLoadSuffix(state.source_load));
 }
 
 absl::StatusOr<WorkerState> ParseState(absl::string_view text) {
+  auto corrupt = [&] {
+    return absl::DataLossError(absl::StrCat("redis worker state '", text, "' is corrupt"));
+  };
   const size_t colon = text.find(':');
+  if (colon == absl::string_view::npos) return corrupt();
+  const size_t second = text.find(':', colon + 1);
+  const char* end = text.data() + text.size();
+  const char* ms_end = second == absl::string_view::npos ? end : text.data() + second;
   int status = 0;
   int64_t ms = 0;
-  if (colon == absl::string_view::npos) return absl::DataLossError("redis worker state is corrupt");
-  const char* end = text.data() + text.size();
+  float load = 0;
   auto [p1, e1] = std::from_chars(text.data(), text.data() + colon, status);
-  auto [p2, e2] = std::from_chars(text.data() + colon + 1, end, ms);
-  if (e1 != std::errc() || p1 != text.data() + colon || e2 != std::errc() || p2 != end ||
+  auto [p2, e2] = std::from_chars(text.data() + colon + 1, ms_end, ms);
+  if (e1 != std::errc() || p1 != text.data() + colon || e2 != std::errc() || p2 != ms_end ||
       !model_express::p2p::SourceStatus_IsValid(status)) {
-    return absl::DataLossError(absl::StrCat("redis worker state '", text, "' is corrupt"));
+    return corrupt();
   }
-  return WorkerState{static_cast<SourceStatus>(status), ms};
+  if (second != absl::string_view::npos) {
+    auto [p3, e3] = std::from_chars(ms_end + 1, end, load);
+    if (e3 != std::errc() || p3 != end || ClampLoad(load) != load) return corrupt();
+  }
+  return WorkerState{static_cast<SourceStatus>(status), ms, load};
 }
 
 }  // namespace mx::store::redis

@@ -1,5 +1,6 @@
 // Value encoding of layout version 1: protobuf binary for records and
-// summaries (redis_format.proto), "<status>:<unix ms>" for the live state.
+// summaries (redis_format.proto), "<status>:<unix ms>[:<load>]" for the
+// live state.
 #ifndef MX_STORE_REDIS_REDIS_CODEC_H_
 #define MX_STORE_REDIS_REDIS_CODEC_H_
 
@@ -26,7 +27,12 @@ std::string EncodeSummary(const WorkerRecord& record);
 // Fills every WorkerRef field the summary carries. DataLoss when corrupt.
 absl::Status DecodeSummary(absl::string_view bytes, WorkerRef* ref);
 
+// "<status>:<unix ms>", with ":<source_load>" appended when the load is not
+// 0 (shortest decimal that reads back as the same float). States written
+// before the load existed have two parts and read as load 0.
 std::string FormatState(const WorkerState& state);
+// The ":<source_load>" suffix FormatState appends ("" for 0).
+std::string FormatLoadSuffix(float source_load);
 absl::StatusOr<WorkerState> ParseState(absl::string_view text);
 
 }  // namespace mx::store::redis

@@ -36,6 +36,8 @@ class KeySpace {
 
   std::string Format() const { return base_ + "format"; }
   std::string Sources() const { return base_ + "sources"; }
+  // The change log: a stream of {s, w} entries, one per write.
+  std::string Changes() const { return base_ + "changes"; }
   std::string Model(absl::string_view model_name) const {
     return base_ + "model:" + EscapeId(model_name);
   }

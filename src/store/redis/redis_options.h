@@ -41,6 +41,10 @@ struct RedisOptions {
   // acknowledged it within `replica_ack_timeout` (0: no WAIT).
   int min_replica_acks = 0;
   std::chrono::milliseconds replica_ack_timeout{1000};
+
+  // Entries the change log keeps (XADD MAXLEN ~): how far behind a
+  // replica's change feed may fall before it has to list everything again.
+  int change_log_length = 10000;
 };
 
 }  // namespace mx::store

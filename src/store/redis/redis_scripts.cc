@@ -9,6 +9,11 @@
 namespace mx::store::redis {
 namespace {
 
+// Every script that changes a worker appends {s: escaped source id, w:
+// worker id} to the change log (last KEYS entry; its length bound is the
+// last ARGV), in the same atomic step: replicas tailing it never miss a
+// write nor see one that did not happen.
+//
 // The payload was uploaded to KEYS[3] (a staging key with a TTL) in the
 // same pipeline; the script only renames it into place, so megabytes of
 // tensors never pass through Lua. Lua numbers are doubles, exact for unix
@@ -38,9 +43,12 @@ redis.call('PERSIST', KEYS[2])
 redis.call('HSET', KEYS[1], 'owner', ARGV[4], 'rank', ARGV[5], 'model_key', KEYS[6])
 redis.call('HSET', KEYS[4], 'm:' .. ARGV[2], ARGV[3], 't:' .. ARGV[2], state)
 redis.call('SADD', KEYS[5], ARGV[1])
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[9], '*', 's', ARGV[1], 'w', ARGV[2])
 return {'ok', state}
 )lua";
 
+// ARGV[7] is the ":<source_load>" suffix of the state ("" for load 0), so a
+// heartbeat of an old client writes exactly the two-part state it always did.
 constexpr absl::string_view kUpdateStatus = R"lua(
 local f = redis.call('HMGET', KEYS[1], 'rank', 'owner')
 if not f[1] or (ARGV[3] ~= '' and f[1] ~= ARGV[3]) then return {'notfound'} end
@@ -50,8 +58,9 @@ if ARGV[6] ~= '' and redis.call('HGET', KEYS[2], 't:' .. ARGV[1]) ~= ARGV[6] the
 end
 local t = redis.call('TIME')
 local state = string.format('%d:%d', tonumber(ARGV[2]),
-                            tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+                            tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. ARGV[7]
 redis.call('HSET', KEYS[2], 't:' .. ARGV[1], state)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 's', ARGV[8], 'w', ARGV[1])
 return {'ok', state}
 )lua";
 
@@ -67,6 +76,7 @@ end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HDEL', KEYS[3], 'm:' .. ARGV[2], 't:' .. ARGV[2])
 if redis.call('HLEN', KEYS[3]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 's', ARGV[1], 'w', ARGV[2])
 return {'ok'}
 )lua";
 

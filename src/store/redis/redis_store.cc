@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "store/corrupt_records.h"
+#include "store/redis/redis_change_feed.h"
 #include "store/redis/redis_codec.h"
 #include "store/redis/redis_keys.h"
 #include "store/redis/redis_pool.h"
@@ -86,13 +87,18 @@ absl::Status OutcomeStatus(const Outcome& outcome) {
   return absl::InternalError(absl::StrCat("redis script answered '", outcome.code, "'"));
 }
 
-class RedisStore final : public Store {
+class RedisStore final : public Store, public ChangeFeed {
  public:
   explicit RedisStore(const RedisOptions& options)
       : keys_(options.key_prefix),
         locator_(std::make_shared<redis::PrimaryLocator>(options)),
         pool_(options, locator_, options.pool_size),
-        health_pool_(options, locator_, 1, /*back_off=*/false) {}
+        health_pool_(options, locator_, 1, /*back_off=*/false),
+        log_length_(std::to_string(options.change_log_length)),
+        feed_(options, locator_, keys_.Changes()) {}
+
+  absl::Status StartFeed(ChangeListener* listener) override { return feed_.StartFeed(listener); }
+  void StopFeed() override { feed_.StopFeed(); }
 
   std::string_view backend() const override { return "redis"; }
   bool MayBlock() const override { return true; }
@@ -151,9 +157,10 @@ class RedisStore final : public Store {
     auto outcome = EvalOutcome(
         script,
         {keys_.Worker(src, record->worker_id), keys_.Record(src, record->worker_id), stage,
-         keys_.Source(src), keys_.Sources(), keys_.Model(record->identity.model_name())},
+         keys_.Source(src), keys_.Sources(), keys_.Model(record->identity.model_name()),
+         keys_.Changes()},
         {src, record->worker_id, summary, record->owner, rank, status,
-         options.required_owner ? "1" : "0", options.required_owner.value_or("")},
+         options.required_owner ? "1" : "0", options.required_owner.value_or(""), log_length_},
         {"SET", stage, rec, "PX", kStageTtlMs});
     if (!outcome.ok()) return outcome.status();
     if (absl::Status s = OutcomeStatus(*outcome); !s.ok()) return s;
@@ -221,11 +228,13 @@ class RedisStore final : public Store {
                                            const StatusUpdate& update) override {
     const std::string src = EscapeId(key.source_id);
     auto outcome = EvalOutcome(
-        redis::UpdateStatusScript(), {keys_.Worker(src, key.worker_id), keys_.Source(src)},
+        redis::UpdateStatusScript(),
+        {keys_.Worker(src, key.worker_id), keys_.Source(src), keys_.Changes()},
         {key.worker_id, std::to_string(static_cast<int>(update.status)),
          update.rank ? std::to_string(*update.rank) : "", update.required_owner ? "1" : "0",
          update.required_owner.value_or(""),
-         update.expected ? redis::FormatState(*update.expected) : ""});
+         update.expected ? redis::FormatState(*update.expected) : "",
+         redis::FormatLoadSuffix(update.source_load), src, log_length_});
     if (!outcome.ok()) return outcome.status();
     if (absl::Status s = OutcomeStatus(*outcome); !s.ok()) return s;
     return redis::ParseState(outcome->state);
@@ -236,8 +245,8 @@ class RedisStore final : public Store {
     auto outcome = EvalOutcome(
         redis::RemoveScript(),
         {keys_.Worker(src, key.worker_id), keys_.Record(src, key.worker_id), keys_.Source(src),
-         keys_.Sources()},
-        {src, key.worker_id, expected ? redis::FormatState(*expected) : ""});
+         keys_.Sources(), keys_.Changes()},
+        {src, key.worker_id, expected ? redis::FormatState(*expected) : "", log_length_});
     if (!outcome.ok()) return outcome.status();
     return OutcomeStatus(*outcome);
   }
@@ -379,6 +388,8 @@ class RedisStore final : public Store {
   RedisPool pool_;
   RedisPool health_pool_;  // one connection, for CheckHealth() only
   CorruptRecords corrupt_;
+  const std::string log_length_;  // the change log's MAXLEN ~
+  redis::RedisChangeTailer feed_;  // last: its thread stops before the rest goes
 };
 
 // Writes the layout version on an empty prefix; refuses another version.

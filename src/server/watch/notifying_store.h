@@ -1,0 +1,46 @@
+// Tells the watch hub about every write this replica makes, right after the
+// store accepted it, so watchers hear of it without waiting for a re-list.
+#ifndef MX_SERVER_WATCH_NOTIFYING_STORE_H_
+#define MX_SERVER_WATCH_NOTIFYING_STORE_H_
+
+#include <functional>
+#include <memory>
+
+#include "store/forwarding_store.h"
+
+namespace mx::server::watch {
+
+class NotifyingStore final : public store::ForwardingStore {
+ public:
+  // `changed` runs after each successful write; cheap and non-blocking.
+  NotifyingStore(std::unique_ptr<store::Store> inner,
+                 std::function<void(const store::WorkerKey&)> changed)
+      : ForwardingStore(std::move(inner)), changed_(std::move(changed)) {}
+
+  absl::StatusOr<store::WorkerState> Upsert(std::shared_ptr<const store::WorkerRecord> record,
+                                            const store::UpsertOptions& options) override {
+    const store::WorkerKey key{record ? record->source_id : "", record ? record->worker_id : ""};
+    auto result = target()->Upsert(std::move(record), options);
+    if (result.ok()) changed_(key);
+    return result;
+  }
+  absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
+                                                  const store::StatusUpdate& update) override {
+    auto result = target()->UpdateStatus(key, update);
+    if (result.ok()) changed_(key);
+    return result;
+  }
+  absl::Status Remove(const store::WorkerKey& key,
+                      const std::optional<store::WorkerState>& expected) override {
+    absl::Status result = target()->Remove(key, expected);
+    if (result.ok()) changed_(key);
+    return result;
+  }
+
+ private:
+  const std::function<void(const store::WorkerKey&)> changed_;
+};
+
+}  // namespace mx::server::watch
+
+#endif  // MX_SERVER_WATCH_NOTIFYING_STORE_H_

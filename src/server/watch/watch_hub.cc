@@ -1,0 +1,356 @@
+#include "server/watch/watch_hub.h"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "server/list_query.h"
+#include "spdlog/spdlog.h"
+#include "store/memory/memory_store.h"  // SystemClockMs
+
+namespace mx::server::watch {
+namespace {
+
+std::string Id(const std::string& source_id, const std::string& worker_id) {
+  return absl::StrCat(source_id, absl::string_view("\0", 1), worker_id);
+}
+
+std::string RandomEpoch() {
+  std::random_device rd;
+  return absl::StrCat(absl::Hex(rd(), absl::kZeroPad8));
+}
+
+bool SameRef(const store::WorkerRef& a, const store::WorkerRef& b) {
+  return a.state == b.state && a.model_name == b.model_name && a.worker_rank == b.worker_rank &&
+         a.accelerator == b.accelerator && a.training_step == b.training_step &&
+         a.layout_signature == b.layout_signature && a.topology == b.topology &&
+         a.owner == b.owner;
+}
+
+disc::SourceEvent Event(disc::SourceEvent::Type type, const store::WorkerRef* ref,
+                        const std::string& token) {
+  disc::SourceEvent event;
+  event.set_type(type);
+  if (ref != nullptr) {
+    store::WorkerRef copy = *ref;
+    ToInstanceRef(std::move(copy), event.mutable_source());
+  }
+  event.set_resume_token(token);
+  return event;
+}
+
+}  // namespace
+
+WatchHub::WatchHub(store::Store* store, WatchHubOptions options, store::ChangeFeed* feed)
+    : store_(store), options_(options), epoch_(RandomEpoch()), feed_(feed) {}
+
+WatchHub::~WatchHub() { Stop(); }
+
+void WatchHub::Start() {
+  started_ = true;
+  // The feed first, then the listing: nothing written in between is missed.
+  if (feed_ != nullptr) {
+    absl::Status started = feed_->StartFeed(this);
+    fed_ = started.ok();
+    if (!fed_) {
+      spdlog::warn("watch: no change feed ({}); re-listing the store every {} ms instead",
+                   std::string(started.message()), std::max<int64_t>(options_.resync_interval.count(), 1000));
+    }
+  }
+  SyncAll();
+  thread_ = std::thread([this] { Run(); });
+}
+
+void WatchHub::OnChangesLost(absl::string_view why) {
+  absl::MutexLock lock(&mu_);
+  if (synced_) spdlog::debug("watch: {}; listing the store again", std::string(why));
+  lost_ = true;
+}
+
+void WatchHub::Stop() {
+  if (fed_) feed_->StopFeed();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    AbortAllLocked(absl::UnavailableError("server is shutting down; watch again"));
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void WatchHub::OnChange(const store::WorkerKey& key) {
+  absl::MutexLock lock(&mu_);
+  pending_.emplace(key.source_id, key.worker_id);
+}
+
+size_t WatchHub::watchers() const {
+  absl::MutexLock lock(&mu_);
+  return watches_.size();
+}
+
+uint64_t WatchHub::events_delivered() const {
+  absl::MutexLock lock(&mu_);
+  return delivered_;
+}
+
+int64_t WatchHub::StoreNowMs() const { return store::SystemClockMs() + clock_offset_ms_; }
+
+bool WatchHub::Fresh(const store::WorkerRef& ref, int64_t now_ms) const {
+  return ref.state.status == model_express::p2p::SOURCE_STATUS_READY &&
+         ref.state.updated_at_ms >= now_ms - options_.heartbeat_timeout.count();
+}
+
+std::string WatchHub::TokenLocked(uint64_t seq) const { return absl::StrCat(epoch_, "-", seq); }
+
+void WatchHub::Run() {
+  using Clock = std::chrono::steady_clock;
+  // A feed that would not start: other replicas' writes are found by listing.
+  const std::chrono::milliseconds resync =
+      feed_ != nullptr && !fed_ ? std::max(options_.resync_interval, std::chrono::milliseconds(1000))
+                                : options_.resync_interval;
+  auto next_sync = Clock::now() + resync;
+  auto next_progress = Clock::now() + options_.progress_interval;
+  for (;;) {
+    std::set<std::pair<std::string, std::string>> keys;
+    bool sync = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || lost_ || !pending_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&work), absl::FromChrono(options_.tick));
+      if (stopping_) return;
+      keys.swap(pending_);
+      auto now = Clock::now();
+      if (lost_) {
+        lost_ = false;
+        need_sync_ = true;
+        next_sync = std::min(next_sync, now);
+      }
+      const bool periodic = resync.count() > 0 && now >= next_sync;
+      sync = periodic || (need_sync_ && now >= next_sync);
+    }
+    if (sync) {
+      SyncAll();
+      absl::MutexLock lock(&mu_);
+      // A failed sync is retried no faster than once a second.
+      next_sync = Clock::now() +
+                  (need_sync_ ? std::max(resync, std::chrono::milliseconds(1000)) : resync);
+    } else {
+      for (const auto& [source_id, worker_id] : keys) Refresh({source_id, worker_id});
+    }
+    // An in-process store's clock costs nothing to read: follow it exactly
+    // (tests move it); a network store's offset is measured at each sync.
+    std::optional<int64_t> store_now;
+    if (!store_->MayBlock()) {
+      if (auto now = store_->NowMs(); now.ok()) store_now = *now;
+    }
+    absl::MutexLock lock(&mu_);
+    if (store_now) clock_offset_ms_ = *store_now - store::SystemClockMs();
+    ExpireLocked(StoreNowMs());
+    if (Clock::now() >= next_progress) {
+      ProgressLocked();
+      next_progress = Clock::now() + options_.progress_interval;
+    }
+  }
+}
+
+void WatchHub::SyncAll() {
+  auto now = store_->NowMs();
+  absl::StatusOr<std::vector<store::WorkerRef>> refs =
+      now.ok() ? store_->List({}) : absl::StatusOr<std::vector<store::WorkerRef>>(now.status());
+  absl::MutexLock lock(&mu_);
+  if (!refs.ok()) {
+    need_sync_ = true;
+    if (synced_) {
+      synced_ = false;
+      AbortAllLocked(absl::UnavailableError(
+          absl::StrCat("store unreachable, watch again later: ", refs.status().message())));
+    }
+    return;
+  }
+  clock_offset_ms_ = *now - store::SystemClockMs();
+  const int64_t now_ms = StoreNowMs();
+  std::set<std::string> listed;
+  for (auto& ref : *refs) {
+    std::string id = Id(ref.source_id, ref.worker_id);
+    listed.insert(id);
+    ApplyLocked(id, std::move(ref), now_ms);
+  }
+  std::vector<std::string> gone;
+  for (const auto& [id, entry] : view_) {
+    if (listed.count(id) == 0) gone.push_back(id);
+  }
+  for (const std::string& id : gone) ApplyLocked(id, std::nullopt, now_ms);
+  synced_ = true;
+  need_sync_ = false;
+}
+
+void WatchHub::Refresh(const store::WorkerKey& key) {
+  // The source's refs, not Get: no tensor table is read (a cached listing
+  // on Kubernetes, one hash on Redis).
+  store::ListQuery query;
+  query.source_id = key.source_id;
+  auto refs = store_->List(query);
+  absl::MutexLock lock(&mu_);
+  if (!refs.ok()) {
+    need_sync_ = true;  // the next sync (or its failure) settles it
+    return;
+  }
+  std::optional<store::WorkerRef> found;
+  for (auto& ref : *refs) {
+    if (ref.worker_id == key.worker_id) found = std::move(ref);
+  }
+  ApplyLocked(Id(key.source_id, key.worker_id), std::move(found), StoreNowMs());
+}
+
+void WatchHub::ApplyLocked(const std::string& id, std::optional<store::WorkerRef> after,
+                           int64_t now_ms) {
+  auto it = view_.find(id);
+  std::optional<Entry> before;
+  if (it != view_.end()) before = it->second;
+  if (!before && !after) return;
+  std::optional<Entry> next;
+  if (after) next = Entry{std::move(*after), false};
+  if (next) next->fresh = Fresh(next->ref, now_ms);
+  if (before && next && before->fresh == next->fresh && SameRef(before->ref, next->ref)) return;
+  if (next) {
+    view_[id] = *next;
+  } else {
+    view_.erase(it);
+  }
+  AppendLocked(Change{0, std::move(before), std::move(next)});
+}
+
+void WatchHub::ExpireLocked(int64_t now_ms) {
+  std::vector<Change> expired;
+  for (auto& [id, entry] : view_) {
+    if (!entry.fresh || Fresh(entry.ref, now_ms)) continue;
+    Change change{0, entry, entry};
+    change.after->fresh = false;
+    entry.fresh = false;
+    expired.push_back(std::move(change));
+  }
+  for (Change& change : expired) AppendLocked(std::move(change));
+}
+
+void WatchHub::AppendLocked(Change change) {
+  change.seq = ++seq_;
+  std::vector<Subscriber*> dead;
+  for (const auto& [subscriber, watch] : watches_) {
+    auto event = EventFor(watch.filter, change);
+    if (event && !SendLocked(subscriber, {*std::move(event)})) dead.push_back(subscriber);
+  }
+  for (Subscriber* subscriber : dead) watches_.erase(subscriber);
+  log_.push_back(std::move(change));
+  while (log_.size() > options_.log_capacity) log_.pop_front();
+}
+
+void WatchHub::ProgressLocked() {
+  std::vector<Subscriber*> dead;
+  for (const auto& [subscriber, watch] : watches_) {
+    if (!SendLocked(subscriber,
+                    {Event(disc::SourceEvent::TYPE_PROGRESS, nullptr, TokenLocked(seq_))})) {
+      dead.push_back(subscriber);
+    }
+  }
+  for (Subscriber* subscriber : dead) watches_.erase(subscriber);
+}
+
+void WatchHub::AbortAllLocked(const absl::Status& status) {
+  for (const auto& [subscriber, watch] : watches_) subscriber->Abort(status);
+  watches_.clear();
+}
+
+bool WatchHub::SendLocked(Subscriber* subscriber, std::vector<disc::SourceEvent> events) {
+  const size_t n = events.size();
+  if (!subscriber->Deliver(std::move(events))) return false;
+  delivered_ += n;
+  return true;
+}
+
+std::optional<disc::SourceEvent> WatchHub::EventFor(const Filter& filter,
+                                                    const Change& change) const {
+  auto visible = [&filter](const std::optional<Entry>& e) {
+    return e && store::Matches(filter.query, e->ref) && (!filter.ready_only || e->fresh);
+  };
+  const bool was = visible(change.before);
+  const bool is = visible(change.after);
+  const std::string token = TokenLocked(change.seq);
+  if (is) {
+    return Event(was ? disc::SourceEvent::TYPE_CHANGED : disc::SourceEvent::TYPE_ADDED,
+                 &change.after->ref, token);
+  }
+  if (was) {
+    return Event(disc::SourceEvent::TYPE_REMOVED,
+                 change.after ? &change.after->ref : &change.before->ref, token);
+  }
+  return std::nullopt;
+}
+
+std::vector<disc::SourceEvent> WatchHub::SnapshotLocked(const Filter& filter) {
+  std::vector<disc::SourceEvent> events;
+  const std::string token = TokenLocked(seq_);
+  for (const auto& [id, entry] : view_) {
+    if (!store::Matches(filter.query, entry.ref) || (filter.ready_only && !entry.fresh)) continue;
+    events.push_back(Event(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, token));
+  }
+  events.push_back(Event(disc::SourceEvent::TYPE_SNAPSHOT_END, nullptr, token));
+  return events;
+}
+
+absl::Status WatchHub::Subscribe(Subscriber* subscriber, const disc::WatchSourcesRequest& request) {
+  auto query = ListQueryFrom(request.filter());
+  if (!query.ok()) return query.status();
+  Filter filter;
+  filter.query = *std::move(query);
+  filter.query.limit.reset();
+  filter.ready_only = filter.query.status == model_express::p2p::SOURCE_STATUS_READY;
+
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("server is shutting down");
+  if (!synced_) return absl::UnavailableError("no current view of the store yet; retry");
+  std::vector<disc::SourceEvent> events;
+  const std::string& token = request.resume_token();
+  if (!token.empty()) {
+    // "<epoch>-<seq>": resumable when it is ours and no change after it
+    // has left the log.
+    const size_t dash = token.rfind('-');
+    uint64_t seq = 0;
+    bool ours = dash != std::string::npos && token.compare(0, dash, epoch_) == 0;
+    if (ours) {
+      const char* end = token.data() + token.size();
+      auto [ptr, ec] = std::from_chars(token.data() + dash + 1, end, seq);
+      ours = ec == std::errc() && ptr == end && seq <= seq_;
+    }
+    const uint64_t oldest = log_.empty() ? seq_ + 1 : log_.front().seq;
+    if (ours && seq + 1 >= oldest) {
+      for (const Change& change : log_) {
+        if (change.seq <= seq) continue;
+        if (auto event = EventFor(filter, change)) events.push_back(*std::move(event));
+      }
+      events.push_back(Event(disc::SourceEvent::TYPE_PROGRESS, nullptr, TokenLocked(seq_)));
+    } else {
+      disc::SourceEvent reset = Event(disc::SourceEvent::TYPE_RESET, nullptr, "");
+      reset.set_reason(ours ? "resume token too old: changes after it were dropped"
+                            : "resume token not from this server's current run");
+      events.push_back(std::move(reset));
+    }
+  }
+  if (token.empty() || events.back().type() == disc::SourceEvent::TYPE_RESET) {
+    for (auto& event : SnapshotLocked(filter)) events.push_back(std::move(event));
+  }
+  if (!SendLocked(subscriber, std::move(events))) {
+    return absl::ResourceExhaustedError("the snapshot does not fit the watcher's buffer");
+  }
+  watches_[subscriber] = Watch{std::move(filter)};
+  return absl::OkStatus();
+}
+
+void WatchHub::Unsubscribe(Subscriber* subscriber) {
+  absl::MutexLock lock(&mu_);
+  watches_.erase(subscriber);
+}
+
+}  // namespace mx::server::watch

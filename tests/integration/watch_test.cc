@@ -1,0 +1,186 @@
+// WatchSources on the memory store: snapshot, ordered events, the
+// heartbeat-timeout transition, resume, reset, a slow watcher, auth.
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+#include "integration/server_fixture.h"
+#include "integration/watch_stream.h"
+
+namespace mx::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class WatchTest : public ServerFixture {
+ protected:
+  void SetUp() override { StartServer(); }
+
+  std::string PublishReady(const std::string& worker, uint32_t rank = 0, int topology_bytes = 0) {
+    auto request = MakePublish("org/watched", worker, rank, 2);
+    request.mutable_worker()->set_status(p2p::SOURCE_STATUS_READY);
+    if (topology_bytes > 0) {
+      (*request.mutable_worker()->mutable_topology())["pad"] = std::string(topology_bytes, 'x');
+    }
+    return Publish(request).mx_source_id();
+  }
+
+  void Status(const std::string& sid, const std::string& worker, p2p::SourceStatus status,
+              float load = 0) {
+    p2p::UpdateStatusRequest request;
+    request.set_mx_source_id(sid);
+    request.set_worker_id(worker);
+    request.set_status(status);
+    request.set_source_load(load);
+    p2p::UpdateStatusResponse response;
+    ASSERT_TRUE(stub_->UpdateStatus(Context(), request, &response).ok());
+  }
+
+  int port() const { return server_->port(); }
+};
+
+using Type = disc::SourceEvent;
+
+// Reads SNAPSHOT events up to SNAPSHOT_END; returns their worker ids and
+// the end's token.
+std::set<std::string> ReadSnapshot(WatchStream* watch, std::string* token) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 10000; ++i) {
+    auto event = watch->Next();
+    EXPECT_TRUE(event.has_value()) << "snapshot did not end";
+    if (!event) break;
+    if (event->type() == Type::TYPE_SNAPSHOT_END) {
+      *token = event->resume_token();
+      break;
+    }
+    EXPECT_EQ(event->type(), Type::TYPE_SNAPSHOT);
+    ids.insert(event->source().worker_id());
+  }
+  return ids;
+}
+
+TEST_F(WatchTest, ASnapshotComesFirstThenAddedChangedAndRemovedInOrder) {
+  const std::string sid = PublishReady("w0");
+  Publish(MakePublish("org/watched", "initializing", 0));  // not READY: not in the watch
+  WatchStream watch(port(), ReadyWatch());
+  std::string token;
+  EXPECT_EQ(ReadSnapshot(&watch, &token), std::set<std::string>{"w0"});
+  EXPECT_FALSE(token.empty());
+
+  PublishReady("w1");
+  auto added = watch.Next();
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->type(), Type::TYPE_ADDED);
+  EXPECT_EQ(added->source().worker_id(), "w1");
+  EXPECT_EQ(added->source().mx_source_id(), sid);
+
+  Status(sid, "w1", p2p::SOURCE_STATUS_READY, 0.5f);
+  auto changed = watch.Next();
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_EQ(changed->type(), Type::TYPE_CHANGED);
+  EXPECT_EQ(changed->source().source_load(), 0.5f);
+
+  Status(sid, "w0", p2p::SOURCE_STATUS_STALE);
+  auto removed = watch.Next();
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->type(), Type::TYPE_REMOVED);
+  EXPECT_EQ(removed->source().worker_id(), "w0");
+
+  // Tokens grow with every event.
+  EXPECT_LT(added->resume_token(), changed->resume_token());
+  EXPECT_LT(changed->resume_token(), removed->resume_token());
+}
+
+TEST_F(WatchTest, AReadyWorkerThatStopsHeartBeatingLeavesAReadyWatchWithoutAnyWrite) {
+  PublishReady("silent");
+  WatchStream watch(port(), ReadyWatch());
+  std::string token;
+  ASSERT_EQ(ReadSnapshot(&watch, &token), std::set<std::string>{"silent"});
+  AdvanceClock(seconds(91));  // past the 90 s heartbeat timeout; nobody writes
+  auto removed = watch.Next();
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->type(), Type::TYPE_REMOVED);
+  EXPECT_EQ(removed->source().worker_id(), "silent");
+}
+
+TEST_F(WatchTest, AWatchResumedFromATokenGetsOnlyTheChangesAfterIt) {
+  const std::string sid = PublishReady("w0");
+  std::string token;
+  {
+    WatchStream first(port(), ReadyWatch());
+    ReadSnapshot(&first, &token);
+  }
+  PublishReady("w1");
+  Status(sid, "w0", p2p::SOURCE_STATUS_STALE);
+  WatchStream resumed(port(), ReadyWatch(token));
+  // Two workers: each one's changes are in order, the two may interleave.
+  std::set<std::string> seen;
+  for (int i = 0; i < 2; ++i) {
+    auto event = resumed.Next();
+    ASSERT_TRUE(event.has_value());
+    EXPECT_NE(event->type(), Type::TYPE_SNAPSHOT);
+    seen.insert(absl::StrCat(Type::Type_Name(event->type()), " ", event->source().worker_id()));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"TYPE_ADDED w1", "TYPE_REMOVED w0"}));
+  // Then live events, with no snapshot in between.
+  PublishReady("w2");
+  auto live = resumed.Next();
+  ASSERT_TRUE(live.has_value());
+  EXPECT_EQ(live->type(), Type::TYPE_ADDED);
+  EXPECT_EQ(live->source().worker_id(), "w2");
+}
+
+TEST_F(WatchTest, ATokenThisServerCannotResumeGetsAResetAndAFreshSnapshot) {
+  PublishReady("w0");
+  for (const std::string token : {"0badc0de-3", "garbage"}) {
+    WatchStream watch(port(), ReadyWatch(token));
+    auto reset = watch.Next();
+    ASSERT_TRUE(reset.has_value()) << token;
+    EXPECT_EQ(reset->type(), Type::TYPE_RESET) << token;
+    EXPECT_FALSE(reset->reason().empty());
+    std::string fresh;
+    EXPECT_EQ(ReadSnapshot(&watch, &fresh), std::set<std::string>{"w0"});
+  }
+}
+
+TEST_F(WatchTest, AWatcherThatDoesNotReadIsEndedWithResourceExhausted) {
+  const std::string sid = PublishReady("w0", 0, 8192);
+  WatchStream slow(port(), ReadyWatch(), /*read=*/false);
+  // Each heartbeat is an 8 KiB event; flow control stops the writes long
+  // before 4,000 of them, so the watcher's queue overflows.
+  for (int i = 0; i < 4000; ++i) {
+    Status(sid, "w0", p2p::SOURCE_STATUS_READY, static_cast<float>(i % 100) / 100.0f + 0.001f);
+  }
+  slow.Read();  // drain what was sent; the stream must end by itself
+  auto ended = slow.Ended(seconds(60));
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << ended->error_message();
+  EXPECT_NE(ended->error_message().find("fell behind"), std::string::npos);
+  // Others are unaffected.
+  WatchStream fresh(port(), ReadyWatch());
+  std::string token;
+  EXPECT_EQ(ReadSnapshot(&fresh, &token), std::set<std::string>{"w0"});
+}
+
+TEST_F(WatchTest, ABadFilterIsInvalidArgument) {
+  disc::WatchSourcesRequest request;
+  request.mutable_filter()->set_status_filter(static_cast<p2p::SourceStatus>(42));
+  WatchStream watch(port(), request);
+  auto ended = watch.Ended();
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(WatchTest, ShutdownEndsWatchersWithUnavailable) {
+  WatchStream watch(port(), ReadyWatch());
+  std::string token;
+  ReadSnapshot(&watch, &token);
+  server_->Shutdown();
+  auto ended = watch.Ended();
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace mx::testing

@@ -1,0 +1,199 @@
+// The WatchHub alone, over a memory store: resets for tokens older than the
+// kept log, and the store going away.
+#include "server/watch/watch_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "fault_store.h"
+#include "integration/child_process.h"  // WaitFor
+#include "store/memory/memory_store.h"
+#include "test_records.h"
+
+namespace mx::server::watch {
+namespace {
+
+using std::chrono::milliseconds;
+using Type = disc::SourceEvent;
+
+class Collector final : public Subscriber {
+ public:
+  bool Deliver(std::vector<disc::SourceEvent> events) override {
+    absl::MutexLock lock(&mu_);
+    for (auto& e : events) events_.push_back(std::move(e));
+    return true;
+  }
+  void Abort(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    aborted_ = status;
+  }
+  std::vector<disc::SourceEvent> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  absl::Status aborted() {
+    absl::MutexLock lock(&mu_);
+    return aborted_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<disc::SourceEvent> events_ ABSL_GUARDED_BY(mu_);
+  absl::Status aborted_ ABSL_GUARDED_BY(mu_);
+};
+
+disc::WatchSourcesRequest Everything(const std::string& token = "") {
+  disc::WatchSourcesRequest request;
+  request.set_resume_token(token);
+  return request;
+}
+
+TEST(WatchHubTest, ATokenOlderThanTheKeptChangesGetsAResetAndAFreshSnapshot) {
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  options.log_capacity = 3;
+  WatchHub hub(&memory, options);
+  hub.Start();
+  Collector first;
+  ASSERT_TRUE(hub.Subscribe(&first, Everything()).ok());
+  ASSERT_EQ(first.events().size(), 1u);
+  const std::string token = first.events()[0].resume_token();
+
+  for (int i = 0; i < 10; ++i) {
+    auto record = store::testing::MakeRecord("m", "w" + std::to_string(i), 0);
+    ASSERT_TRUE(memory.Upsert(record, {}).ok());
+    hub.OnChange({record->source_id, record->worker_id});
+  }
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return first.events().size() == 11; }, milliseconds(20000)));
+
+  Collector late;
+  ASSERT_TRUE(hub.Subscribe(&late, Everything(token)).ok());
+  auto events = late.events();
+  ASSERT_EQ(events.size(), 1u + 10u + 1u);  // reset, snapshot of 10, end
+  EXPECT_EQ(events[0].type(), Type::TYPE_RESET);
+  EXPECT_NE(events[0].reason().find("too old"), std::string::npos) << events[0].reason();
+  EXPECT_EQ(events[1].type(), Type::TYPE_SNAPSHOT);
+  EXPECT_EQ(events.back().type(), Type::TYPE_SNAPSHOT_END);
+
+  // A recent token still resumes: only the changes after it.
+  Collector recent;
+  ASSERT_TRUE(hub.Subscribe(&recent, Everything(first.events()[9].resume_token())).ok());
+  events = recent.events();
+  ASSERT_EQ(events.size(), 2u);  // the tenth ADDED, then PROGRESS
+  EXPECT_EQ(events[0].type(), Type::TYPE_ADDED);
+  EXPECT_EQ(events[0].source().worker_id(), "w9");
+  EXPECT_EQ(events[1].type(), Type::TYPE_PROGRESS);
+  hub.Unsubscribe(&first);
+  hub.Unsubscribe(&late);
+  hub.Unsubscribe(&recent);
+  hub.Stop();
+}
+
+TEST(WatchHubTest, AStoreThatCannotBeListedEndsWatchesAndRefusesNewOnesUntilItIsBack) {
+  store::MemoryStore memory;
+  store::testing::FaultStore fault(&memory, /*may_block=*/true);
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(20);
+  options.tick = milliseconds(10);
+  WatchHub hub(&fault, options);
+  hub.Start();
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  fault.set_down(true);
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return !watcher.aborted().ok(); }, milliseconds(20000)));
+  EXPECT_TRUE(absl::IsUnavailable(watcher.aborted())) << watcher.aborted();
+  Collector refused;
+  EXPECT_TRUE(absl::IsUnavailable(hub.Subscribe(&refused, Everything())));
+  fault.set_down(false);
+  Collector back;
+  EXPECT_TRUE(mx::testing::WaitFor([&] { return hub.Subscribe(&back, Everything()).ok(); },
+                                   milliseconds(20000)));
+  hub.Unsubscribe(&back);
+  hub.Stop();
+}
+
+// A change feed the test drives by hand, as another replica's writes would.
+class HandFeed final : public store::ChangeFeed {
+ public:
+  absl::Status StartFeed(store::ChangeListener* listener) override {
+    listener_ = listener;
+    return absl::OkStatus();
+  }
+  void StopFeed() override { listener_ = nullptr; }
+  store::ChangeListener* listener() const { return listener_; }
+
+ private:
+  store::ChangeListener* listener_ = nullptr;
+};
+
+TEST(WatchHubTest, WritesTheHubWasNotToldOfArriveThroughTheFeedAndALostFeedRelists) {
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);  // the feed, never a periodic listing
+  options.tick = milliseconds(10);
+  HandFeed feed;
+  WatchHub hub(&memory, options, &feed);
+  hub.Start();
+  ASSERT_TRUE(hub.fed());
+  ASSERT_NE(feed.listener(), nullptr);
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  ASSERT_EQ(watcher.events().size(), 1u);  // SNAPSHOT_END
+
+  // Named by the feed: read and sent.
+  auto named = store::testing::MakeRecord("m", "named", 0);
+  ASSERT_TRUE(memory.Upsert(named, {}).ok());
+  feed.listener()->OnWorkerChanged({named->source_id, named->worker_id});
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[1].type(), Type::TYPE_ADDED);
+  EXPECT_EQ(watcher.events()[1].source().worker_id(), "named");
+
+  // Missed by the feed (its log trimmed): found by the listing it asks for.
+  auto missed = store::testing::MakeRecord("m", "missed", 0);
+  ASSERT_TRUE(memory.Upsert(missed, {}).ok());
+  ASSERT_TRUE(memory.Remove({named->source_id, named->worker_id}, std::nullopt).ok());
+  feed.listener()->OnChangesLost("test: log trimmed");
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 4; }, milliseconds(20000)));
+  std::set<std::pair<int, std::string>> seen;
+  for (size_t i = 2; i < 4; ++i) {
+    seen.emplace(watcher.events()[i].type(), watcher.events()[i].source().worker_id());
+  }
+  EXPECT_EQ(seen, (std::set<std::pair<int, std::string>>{{Type::TYPE_ADDED, "missed"},
+                                                         {Type::TYPE_REMOVED, "named"}}));
+  hub.Unsubscribe(&watcher);
+  hub.Stop();
+  EXPECT_EQ(feed.listener(), nullptr) << "Stop stops the feed";
+}
+
+TEST(WatchHubTest, AFeedThatWillNotStartFallsBackToListing) {
+  class BrokenFeed final : public store::ChangeFeed {
+   public:
+    absl::Status StartFeed(store::ChangeListener*) override {
+      return absl::UnavailableError("test: no feed");
+    }
+    void StopFeed() override {}
+  } feed;
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  WatchHub hub(&memory, options, &feed);
+  hub.Start();
+  EXPECT_FALSE(hub.fed());
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  auto record = store::testing::MakeRecord("m", "unannounced", 0);
+  ASSERT_TRUE(memory.Upsert(record, {}).ok());  // nobody tells the hub
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[1].source().worker_id(), "unannounced");
+  hub.Unsubscribe(&watcher);
+  hub.Stop();
+}
+
+}  // namespace
+}  // namespace mx::server::watch
