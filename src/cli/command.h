@@ -45,6 +45,7 @@ Command StatusCommand();
 Command HashCommand();
 Command HealthCommand();
 Command RefitCommand();
+Command RemoveCommand();
 
 // "3s ago" / "2h ago" from unix milliseconds; "-" for 0.
 std::string Age(int64_t updated_at_ms);

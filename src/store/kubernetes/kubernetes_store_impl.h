@@ -48,6 +48,9 @@ class KubernetesStore final : public Store {
                                            const StatusUpdate& update) override;
   absl::Status Remove(const WorkerKey& key,
                       const std::optional<WorkerState>& expected) override;
+  // Deletes every head labelled with the source (decodable or not) and
+  // their chunks (kubernetes_remove.cc).
+  absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) override;
 
   // Head ConfigMaps the cache found undecodable (skipped; for metrics).
   int64_t corrupt_records() const { return cache_.corrupt_records(); }
@@ -79,6 +82,16 @@ class KubernetesStore final : public Store {
   // After an ambiguous write: the head as it is now (nullopt: absent).
   absl::StatusOr<std::optional<HeadInfo>> ReadBack(const std::string& name);
   absl::StatusOr<std::string> ReadTable(const HeadInfo& head);
+  // Admin removal without decoding (kubernetes_remove.cc): deletes head
+  // ConfigMap `object` (by name, uid and resourceVersion preconditions),
+  // then every chunk labelled with its name. NotFound when already gone;
+  // Aborted when it changed meanwhile.
+  absl::Status DeleteHeadObject(const nlohmann::json& object);
+  // Every chunk ConfigMap labelled as belonging to head `name`, any
+  // generation (best effort: the sweeper takes what this leaves).
+  void DeleteAllChunks(const std::string& name);
+  // Remove() of a head that does not decode: re-read it raw and delete it.
+  absl::Status RemoveUndecodable(const std::string& name);
   void Backoff(int attempt);
 
   const KubernetesOptions options_;
