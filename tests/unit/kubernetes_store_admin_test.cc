@@ -1,7 +1,10 @@
-// Admin removal on the ConfigMap store (issue 12, item 4): a head that
-// cannot be decoded is removed by key, with its chunks, and a whole source
-// goes by its label, readable or not.
+// Poison heads on the ConfigMap store (issue 12, item 4): a head that
+// cannot be decoded is exported in mxd_store_corrupt_records_total, removed
+// by key with its chunks, and a whole source goes by its label, readable or
+// not.
 #include "kubernetes_test_util.h"
+#include "prometheus_text.h"
+#include "server/server.h"
 #include "store/kubernetes/kubernetes_store_impl.h"
 #include "store/kubernetes/object_codec.h"
 
@@ -105,6 +108,26 @@ TEST_F(KubernetesAdminTest, RemoveSourceDeletesEveryHeadOfTheSourceReadableOrNot
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].worker_id, "other");
   EXPECT_EQ(store->RemoveSource(w0->source_id).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(KubernetesAdminTest, AnUndecodableHeadIsExportedAsACorruptRecordOfTheKubernetesBackend) {
+  auto store = Connect();
+  ASSERT_NE(store, nullptr);
+  server::ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.metrics_listen = "";
+  auto server = server::Server::Start(config, std::move(store));
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto corrupt = [&] {
+    auto parsed = mx::testing::ParseExposition((*server)->registry().Render());
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    return parsed.ok() ? parsed->Sum("mxd_store_corrupt_records_total",
+                                     {{"backend", "kubernetes"}})
+                       : -1.0;
+  };
+  EXPECT_EQ(corrupt(), 0.0);
+  PlantPoisonHead(kube::HeadName({"0123456789abcdef", "poisoned-0"}), "0123456789abcdef");
+  EXPECT_TRUE(WaitFor([&] { return corrupt() == 1.0; })) << corrupt();
 }
 
 }  // namespace

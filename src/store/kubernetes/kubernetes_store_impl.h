@@ -37,6 +37,11 @@ class KubernetesStore final : public Store {
   std::string_view backend() const override { return "kubernetes"; }
   bool MayBlock() const override { return true; }
   bool ListIsCached() const override { return true; }  // List reads the watch cache
+  // Distinct undecodable head ConfigMaps the cache skipped (once per name,
+  // not per listing: the cache decodes each object once).
+  uint64_t CorruptRecordsSkipped() const override {
+    return static_cast<uint64_t>(cache_.corrupt_records());
+  }
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override { return cache_.Health(); }
 
