@@ -197,6 +197,16 @@ const std::vector<Option>& Options() {
        Integer([](ServerConfig* c, int64_t v) {
          c->auth.tokenreview_cache_ttl = std::chrono::seconds(v);
        }, 1, 3600)},
+      {"auth-tokenreview-rate", {"MX_AUTH_TOKENREVIEW_RATE"}, "20",
+       "TokenReviews per second for tokens not accepted before; beyond it (and the burst) such "
+       "calls are RESOURCE_EXHAUSTED without asking the API server",
+       Integer([](ServerConfig* c, int64_t v) { c->auth.tokenreview_rate = static_cast<int>(v); },
+               1, 100000)},
+      {"auth-tokenreview-burst", {"MX_AUTH_TOKENREVIEW_BURST"}, "40",
+       "how many reviews of unknown tokens may be sent at once before --auth-tokenreview-rate "
+       "applies",
+       Integer([](ServerConfig* c, int64_t v) { c->auth.tokenreview_burst = static_cast<int>(v); },
+               1, 100000)},
       {"reflection", {"MX_REFLECTION"}, "true",
        "serve gRPC server reflection (not covered by auth: disable it when that matters)",
        Boolean([](ServerConfig* c, bool v) { c->reflection = v; }), true},

@@ -30,6 +30,8 @@ struct AuthConfig {
   std::vector<std::string> tokenreview_audiences;
   std::vector<std::string> tokenreview_allow;  // namespace:serviceaccount[=role]
   std::chrono::seconds tokenreview_cache_ttl{60};
+  int tokenreview_rate = 20;   // reviews/s of tokens not accepted before
+  int tokenreview_burst = 40;
   bool enabled() const { return !token_file.empty() || tokenreview; }
 };
 

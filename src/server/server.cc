@@ -102,6 +102,8 @@ absl::StatusOr<TokenVerifier> MakeVerifier(const ServerConfig& config,
     options.audiences = config.auth.tokenreview_audiences;
     options.allow = config.auth.tokenreview_allow;
     options.cache_ttl = config.auth.tokenreview_cache_ttl;
+    options.unknown_reviews_per_sec = config.auth.tokenreview_rate;
+    options.unknown_reviews_burst = config.auth.tokenreview_burst;
     auto made = auth::TokenReviewVerifier::Create(options, std::move(token_review));
     if (!made.ok()) return made.status();
     *reviewer = *std::move(made);

@@ -5,7 +5,10 @@
 // unauthenticated 64 MiB publishes, random-token calls on many connections,
 // and a connection churn. Ratio = p99 under abuse / p99 idle.
 //
-//   build/bin/abuse_bench [--seconds=5]
+//   build/bin/abuse_bench [--seconds=5] [--mxd-cpus=0-1 --client-cpus=2-15]
+// With the CPU lists, mxd (and every thread it starts) runs on the first
+// set and this process's clients on the second, so the clients' own CPU
+// does not count against mxd.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -14,7 +17,10 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <thread>
+
+#include <sched.h>
 
 #include "integration/child_process.h"
 #include "ops_fixture.h"
@@ -87,13 +93,45 @@ Result LegitLoop(int port, double seconds) {
   return r;
 }
 
+// "0-1" or "2,3,8-15" → a CPU set; false when the list is malformed.
+bool ParseCpuList(const std::string& list, cpu_set_t* set) {
+  CPU_ZERO(set);
+  size_t pos = 0;
+  while (pos < list.size()) {
+    const size_t end = std::min(list.find(',', pos), list.size());
+    const std::string item = list.substr(pos, end - pos);
+    const size_t dash = item.find('-');
+    char* rest = nullptr;
+    const long first = std::strtol(item.c_str(), &rest, 10);
+    const long last = dash == std::string::npos ? first : std::strtol(item.c_str() + dash + 1, &rest, 10);
+    if (item.empty() || *rest != '\0' || first < 0 || last < first || last >= CPU_SETSIZE) return false;
+    for (long c = first; c <= last; ++c) CPU_SET(c, set);
+    pos = end + 1;
+  }
+  return CPU_COUNT(set) > 0;
+}
+
+bool PinThisProcess(const std::string& list) {
+  cpu_set_t set;
+  if (!ParseCpuList(list, &set) || sched_setaffinity(0, sizeof(set), &set) != 0) {
+    std::fprintf(stderr, "cannot pin to CPUs '%s'\n", list.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 5;
+  std::string mxd_cpus, client_cpus;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
+    if (std::strncmp(argv[i], "--mxd-cpus=", 11) == 0) mxd_cpus = argv[i] + 11;
+    if (std::strncmp(argv[i], "--client-cpus=", 14) == 0) client_cpus = argv[i] + 14;
   }
+  // The child inherits the mask it is forked with; then this process moves.
+  if (!mxd_cpus.empty() && !PinThisProcess(mxd_cpus)) return 2;
   const std::string dir = mx::testing::NewTempDir();
   mx::testing::WriteFile(dir + "/tokens", std::string(kPublisher) + ",engine,publisher\n");
   ChildProcess mxd;
@@ -104,6 +142,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mxd did not start:\n%s\n", mxd.ReadLog().c_str());
     return 1;
   }
+  if (!client_cpus.empty() && !PinThisProcess(client_cpus)) return 2;
+  std::printf("mxd CPUs: %s; client CPUs: %s\n", mxd_cpus.empty() ? "any" : mxd_cpus.c_str(),
+              client_cpus.empty() ? "any" : client_cpus.c_str());
   (void)LegitLoop(port, 0.5);  // warm up
   Result idle = LegitLoop(port, seconds);
 

@@ -41,7 +41,8 @@ class ChildProcess {
   std::string log_path_;
 };
 
-// Path of a built binary next to the test binaries (set by CMake).
+// Path of a built binary next to the test binaries (set by CMake; the
+// environment's MX_TEST_BINARY_DIR, when set, overrides it).
 std::string BinaryPath(const std::string& name);
 
 // Starts mxd with --listen 127.0.0.1:0 plus `args` and returns the port it

@@ -24,7 +24,7 @@ class SlowFirstListStore final : public store::ForwardingStore {
   std::string_view backend() const override { return "slow-first-list"; }
   bool MayBlock() const override { return true; }  // served from the store pool
   absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override {
-    if (lists_++ == 0) std::this_thread::sleep_for(milliseconds(1000));
+    if (lists_++ == 0) std::this_thread::sleep_for(milliseconds(4000));
     return target()->List(query);
   }
 
@@ -39,7 +39,7 @@ TEST(ClientRetryOnServerTest, AnAttemptPastItsOwnDeadlineIsRetriedWithinTheCallD
   auto server = StartServer(0, std::chrono::seconds(90), std::chrono::seconds(30), std::move(slow));
   ASSERT_NE(server, nullptr);
   ClientOptions options;
-  options.deadline = milliseconds(3000);
+  options.deadline = milliseconds(8000);
   options.attempt_deadline = milliseconds(300);
   options.retry.initial_backoff = milliseconds(20);
   auto client = MakeClient(server->port(), options);
@@ -49,7 +49,8 @@ TEST(ClientRetryOnServerTest, AnAttemptPastItsOwnDeadlineIsRetriedWithinTheCallD
   EXPECT_TRUE(refs.ok()) << refs.status();
   EXPECT_GE(slow_ptr->lists(), 2);
   EXPECT_GE(elapsed, milliseconds(300));   // the first attempt ran out...
-  EXPECT_LT(elapsed, milliseconds(1000));  // ...and the retry did not wait for it
+  // ...and the retry did not wait for it (4 s); the margin is for load.
+  EXPECT_LT(elapsed, milliseconds(3000));
 }
 
 TEST(ClientRetryOnServerTest, AStoreOutageIsRetriedUntilTheStoreIsBack) {

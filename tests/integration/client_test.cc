@@ -215,12 +215,14 @@ TEST(ClientRetryTest, RetriesSucceedWhenTheServerComesUpLate) {
 TEST(ClientRetryTest, RetriesAreBoundedByMaxAttempts) {
   ClientOptions options;
   options.retry.max_attempts = 1;
-  options.deadline = milliseconds(5000);
+  // Retrying a refused connection would go on until this deadline; one
+  // attempt ends at once. The bound sits far from both, for loaded machines.
+  options.deadline = milliseconds(30000);
   auto client = MakeClient(FreePort(), options);
   const auto start = steady_clock::now();
   auto id = client->Publish(MakeRequest("m", "w"));
   EXPECT_TRUE(absl::IsUnavailable(id.status())) << id.status();
-  EXPECT_LT(steady_clock::now() - start, milliseconds(2000));
+  EXPECT_LT(steady_clock::now() - start, milliseconds(15000));
 }
 
 TEST(ClientDeadlineTest, ACallToADeadServerFailsWithinItsDeadline) {
@@ -233,7 +235,9 @@ TEST(ClientDeadlineTest, ACallToADeadServerFailsWithinItsDeadline) {
   EXPECT_FALSE(refs.ok());
   EXPECT_TRUE(absl::IsUnavailable(refs.status()) || absl::IsDeadlineExceeded(refs.status()))
       << refs.status();
-  EXPECT_LT(elapsed, milliseconds(1500));
+  // Bounded by the deadline, not by gRPC's connection back-off (20 s and
+  // more); the margin is for loaded machines.
+  EXPECT_LT(elapsed, milliseconds(10000));
 }
 
 TEST(ClientDeadlineTest, ACallToAServerThatNeverAnswersFailsWithinItsDeadline) {
@@ -256,7 +260,7 @@ TEST(ClientDeadlineTest, ACallToAServerThatNeverAnswersFailsWithinItsDeadline) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(refs.status()) || absl::IsUnavailable(refs.status()))
       << refs.status();
   EXPECT_GE(elapsed, milliseconds(900));
-  EXPECT_LT(elapsed, milliseconds(1500));
+  EXPECT_LT(elapsed, milliseconds(10000));  // the deadline ended it, with margin for load
 }
 
 }  // namespace

@@ -20,6 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr int64_t kMaxMessage = 4LL << 20;  // the smallest --max-message-bytes
+
 // Over a memory store, acts like a network store (MayBlock) and holds every
 // Upsert at a gate the test opens.
 class GateStore final : public store::ForwardingStore {
@@ -70,8 +72,13 @@ class SchedulingTest : public ::testing::Test {
     if (server_) server_->Shutdown();
   }
 
-  void Start(int threads, bool list_cached, std::chrono::seconds grace = std::chrono::seconds(5)) {
+  void Start(int threads, bool list_cached, std::chrono::seconds grace = std::chrono::seconds(5),
+             int64_t memory_budget_bytes = 0) {
     server::ServerConfig config;
+    if (memory_budget_bytes > 0) {
+      config.max_message_bytes = kMaxMessage;
+      config.memory_budget_bytes = memory_budget_bytes;
+    }
     config.listen = "127.0.0.1:0";
     config.metrics_listen = "";  // no port sharing: 9401 may be another test's
     config.health_poll = std::chrono::milliseconds(50);
@@ -87,18 +94,32 @@ class SchedulingTest : public ::testing::Test {
     stub_ = p2p::P2pService::NewStub(channel_);
   }
 
-  grpc::Status Publish(const std::string& worker, std::chrono::milliseconds deadline) {
+  // `blob_bytes` > 0: the worker's NIXL blob has that size, so the request
+  // is about that large.
+  grpc::Status Publish(const std::string& worker, std::chrono::milliseconds deadline,
+                       size_t blob_bytes = 0) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + deadline);
+    p2p::PublishMetadataRequest request = MakePublish("org/model", worker, 0);
+    if (blob_bytes > 0) request.mutable_worker()->set_nixl_metadata(std::string(blob_bytes, 'n'));
     p2p::PublishMetadataResponse response;
-    return stub_->PublishMetadata(&context, MakePublish("org/model", worker, 0), &response);
+    return stub_->PublishMetadata(&context, request, &response);
   }
 
   // Publishes on a thread of its own; the result lands in *status.
-  void PublishInBackground(const std::string& worker, grpc::Status* status) {
-    callers_.emplace_back([this, worker, status] {
-      *status = Publish(worker, std::chrono::seconds(60));
+  void PublishInBackground(const std::string& worker, grpc::Status* status,
+                           size_t blob_bytes = 0) {
+    callers_.emplace_back([this, worker, status, blob_bytes] {
+      *status = Publish(worker, std::chrono::seconds(60), blob_bytes);
     });
+  }
+
+  grpc::Status List() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    p2p::ListSourcesRequest request;
+    p2p::ListSourcesResponse response;
+    return stub_->ListSources(&context, request, &response);
   }
 
   GateStore* gate_ = nullptr;  // owned by server_
@@ -160,6 +181,37 @@ TEST_F(SchedulingTest, ShutdownIsBoundedByTheGracePeriodWhenAStoreCallHangs) {
   callers_.back().join();
   callers_.pop_back();
   EXPECT_EQ(hung.error_code(), grpc::StatusCode::UNAVAILABLE) << hung.error_message();
+}
+
+// Issue 11, item 2, through the wire: a publish held by the store keeps its
+// bytes charged; a second large one does not fit and is refused with the
+// sizes, a small call still fits, and the budget is whole again once the
+// first call is answered.
+TEST_F(SchedulingTest, AFullMemoryBudgetRefusesTheNewcomerUntilCallsInProgressEnd) {
+  constexpr int64_t kBudget = 3 * kMaxMessage;  // 12 MiB
+  constexpr size_t kBlob = 3u << 20;            // a publish is charged twice: ~6 MiB
+  Start(/*threads=*/2, /*list_cached=*/false, std::chrono::seconds(5), kBudget);
+  grpc::Status held;
+  PublishInBackground("w0", &held, kBlob);
+  ASSERT_TRUE(gate_->AwaitUpserts(1));  // w0's ~6 MiB are charged while the store holds it
+
+  const grpc::Status refused = Publish("w1", std::chrono::seconds(60), kBlob);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("memory budget is full"), std::string::npos)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find(std::to_string(kBudget)), std::string::npos)
+      << "the message names the limit: " << refused.error_message();
+  EXPECT_EQ(gate_->upserts(), 1) << "the refused publish never reached the store";
+
+  const grpc::Status small = List();
+  EXPECT_TRUE(small.ok()) << "a small call still fits: " << small.error_message();
+
+  gate_->Open();
+  callers_.back().join();
+  callers_.pop_back();
+  EXPECT_TRUE(held.ok()) << held.error_message();
+  const grpc::Status again = Publish("w1", std::chrono::seconds(60), kBlob);
+  EXPECT_TRUE(again.ok()) << "the budget was given back: " << again.error_message();
 }
 
 }  // namespace

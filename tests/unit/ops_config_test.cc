@@ -54,6 +54,20 @@ TEST(OpsConfig, TokenReviewFlagsParseListsAndNeedAnAllowlist) {
   EXPECT_FALSE(ParseConfig({"--auth-tokenreview"}, {}).ok());
 }
 
+TEST(OpsConfig, TheReviewRateOfUnknownTokensIsAFlagWithSaneBounds) {
+  auto defaults = ParseConfig({}, {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->auth.tokenreview_rate, 20);
+  EXPECT_EQ(defaults->auth.tokenreview_burst, 40);
+  auto c = ParseConfig({"--auth-tokenreview-rate=5"}, {{"MX_AUTH_TOKENREVIEW_BURST", "7"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->auth.tokenreview_rate, 5);
+  EXPECT_EQ(c->auth.tokenreview_burst, 7);
+  EXPECT_FALSE(ParseConfig({"--auth-tokenreview-rate=0"}, {}).ok());
+  EXPECT_FALSE(ParseConfig({"--auth-tokenreview-burst=-1"}, {}).ok());
+  EXPECT_FALSE(ParseConfig({"--auth-tokenreview-rate=fast"}, {}).ok());
+}
+
 TEST(OpsConfig, HelpListsEveryNewFlagWithItsEnvironmentName) {
   const std::string help = UsageText();
   for (const char* text :
