@@ -151,6 +151,11 @@ const std::vector<Option>& Options() {
        "quota; beyond it calls get RESOURCE_EXHAUSTED. 0: half the cgroup memory limit "
        "(1 GiB without one), at least 2 x --max-message-bytes",
        Integer([](ServerConfig* c, int64_t v) { c->memory_budget_bytes = v; }, 0, 1LL << 50)},
+      {"http2-stream-window-bytes", {"MX_HTTP2_STREAM_WINDOW_BYTES"}, "4194304",
+       "receive window per HTTP/2 stream (what a caller can send before mxd reads); 0: gRPC's "
+       "adaptive sizing, which lets a refused caller push far more",
+       Integer([](ServerConfig* c, int64_t v) { c->http2_stream_window_bytes = v; }, 0,
+               1LL << 30)},
       {"memory-store-max-records", {"MX_MEMORY_STORE_MAX_RECORDS"}, "100000",
        "memory store: most workers held; beyond it publishes get RESOURCE_EXHAUSTED (0: no cap)",
        Integer([](ServerConfig* c, int64_t v) { c->store.memory.max_records = v; }, 0,
@@ -462,6 +467,11 @@ absl::Status Finish(ServerConfig* config, const Environment& env, const Sources&
   }
   if (absl::Status s = CheckKubernetesTimers(sources, config->store.kubernetes); !s.ok()) {
     return s;
+  }
+  if (config->http2_stream_window_bytes > 0 && config->http2_stream_window_bytes < 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http2-stream-window-bytes ", config->http2_stream_window_bytes,
+        " is below HTTP/2's initial window (65535); use 0 for gRPC's adaptive sizing"));
   }
   if (config->auth.tokenreview && config->auth.tokenreview_allow.empty()) {
     return absl::InvalidArgumentError(

@@ -49,6 +49,8 @@ struct ServerConfig {
   // ResourceQuota; 0: derived from the cgroup memory limit at startup
   // (server/request_budget.h). docs/security.md.
   int64_t memory_budget_bytes = 0;
+  // Receive window per HTTP/2 stream; 0: gRPC's adaptive sizing (BDP probe).
+  int64_t http2_stream_window_bytes = 4LL << 20;
   bool reflection_requires_auth = false;  // reflection answers only valid tokens
   TlsConfig tls;
   AuthConfig auth;

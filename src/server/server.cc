@@ -197,6 +197,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   // No SO_REUSEPORT: a second mxd on a taken port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
+  // A fixed receive window per stream instead of gRPC's adaptive (BDP)
+  // sizing: with it, a caller refused at call start could still make mxd
+  // take in many MiB of its message (issue 11; docs/security.md).
+  if (config.http2_stream_window_bytes > 0) {
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+                               static_cast<int>(config.http2_stream_window_bytes));
+  }
   // gRPC's own buffers (transport reads, per-stream windows) share the same
   // bound: under pressure it shrinks flow-control windows instead of growing.
   grpc::ResourceQuota quota("mxd");

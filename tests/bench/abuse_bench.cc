@@ -6,6 +6,8 @@
 // and a connection churn. Ratio = p99 under abuse / p99 idle.
 //
 //   build/bin/abuse_bench [--seconds=5] [--mxd-cpus=0-1 --client-cpus=2-15]
+//                         [--hostile=publish,spray,churn]   (default: all three)
+//                         [--mxd-arg=--http2-stream-window-bytes=0 ...]   (extra mxd flags)
 // With the CPU lists, mxd (and every thread it starts) runs on the first
 // set and this process's clients on the second, so the clients' own CPU
 // does not count against mxd.
@@ -124,25 +126,30 @@ bool PinThisProcess(const std::string& list) {
 
 int main(int argc, char** argv) {
   double seconds = 5;
-  std::string mxd_cpus, client_cpus;
+  std::string mxd_cpus, client_cpus, kinds = "publish,spray,churn";
+  std::vector<std::string> mxd_args;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
     if (std::strncmp(argv[i], "--mxd-cpus=", 11) == 0) mxd_cpus = argv[i] + 11;
     if (std::strncmp(argv[i], "--client-cpus=", 14) == 0) client_cpus = argv[i] + 14;
+    if (std::strncmp(argv[i], "--hostile=", 10) == 0) kinds = argv[i] + 10;
+    if (std::strncmp(argv[i], "--mxd-arg=", 10) == 0) mxd_args.push_back(argv[i] + 10);
   }
   // The child inherits the mask it is forked with; then this process moves.
   if (!mxd_cpus.empty() && !PinThisProcess(mxd_cpus)) return 2;
   const std::string dir = mx::testing::NewTempDir();
   mx::testing::WriteFile(dir + "/tokens", std::string(kPublisher) + ",engine,publisher\n");
   ChildProcess mxd;
-  const int port = mx::testing::StartMxd(
-      &mxd, {"--auth-token-file=" + dir + "/tokens", "--metrics-listen=0", "--reflection=false"},
-      dir + "/mxd.log");
+  std::vector<std::string> args = {"--auth-token-file=" + dir + "/tokens", "--metrics-listen=0",
+                                   "--reflection=false"};
+  args.insert(args.end(), mxd_args.begin(), mxd_args.end());
+  const int port = mx::testing::StartMxd(&mxd, args, dir + "/mxd.log");
   if (port == 0) {
     std::fprintf(stderr, "mxd did not start:\n%s\n", mxd.ReadLog().c_str());
     return 1;
   }
   if (!client_cpus.empty() && !PinThisProcess(client_cpus)) return 2;
+  for (const auto& a : mxd_args) std::printf("mxd flag: %s\n", a.c_str());
   std::printf("mxd CPUs: %s; client CPUs: %s\n", mxd_cpus.empty() ? "any" : mxd_cpus.c_str(),
               client_cpus.empty() ? "any" : client_cpus.c_str());
   (void)LegitLoop(port, 0.5);  // warm up
@@ -153,7 +160,9 @@ int main(int argc, char** argv) {
   std::vector<std::thread> hostile;
   grpc::Slice slice(64u << 20);
   const grpc::ByteBuffer big(&slice, 1);
-  for (int c = 0; c < 2; ++c) {  // unauthenticated 64 MiB publishes
+  auto wanted = [&](const char* kind) { return kinds.find(kind) != std::string::npos; };
+  std::printf("hostile mix: %s\n", kinds.c_str());
+  for (int c = 0; c < (wanted("publish") ? 2 : 0); ++c) {  // unauthenticated 64 MiB publishes
     hostile.emplace_back([&, c] {
       grpc::GenericStub stub(Connection(port, 100 + c));
       while (!stop.load()) {
@@ -167,7 +176,7 @@ int main(int argc, char** argv) {
       }
     });
   }
-  for (int c = 0; c < 4; ++c) {  // random tokens on 8 connections each
+  for (int c = 0; c < (wanted("spray") ? 4 : 0); ++c) {  // random tokens on 8 connections each
     hostile.emplace_back([&, c] {
       std::vector<std::unique_ptr<p2p::P2pService::Stub>> stubs;
       for (int k = 0; k < 8; ++k) stubs.push_back(p2p::P2pService::NewStub(Connection(port, 200 + c * 8 + k)));
@@ -181,7 +190,7 @@ int main(int argc, char** argv) {
       }
     });
   }
-  hostile.emplace_back([&] {  // connection churn: a new connection per call
+  if (wanted("churn")) hostile.emplace_back([&] {  // connection churn: a new connection per call
     for (int i = 0; !stop.load(); ++i) {
       auto stub = p2p::P2pService::NewStub(Connection(port, 1000 + i));
       grpc::ClientContext ctx;

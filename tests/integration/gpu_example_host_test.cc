@@ -58,7 +58,7 @@ TEST_F(GpuExampleHostTest, TheTargetCopiesAndVerifiesEveryTensorOfTheSeedsShard)
   EXPECT_NE(target.out.find("verified 2731/2731 tensors"), std::string::npos) << target.out;
   EXPECT_NE(target.out.find("RESULT tensors=2731 "), std::string::npos) << target.out;
   EXPECT_NE(target.out.find("verified=all"), std::string::npos) << target.out;
-  for (const char* phase : {"discovery", "metadata fetch + decode", "handle opening", "copy",
+  for (const char* phase : {"discovery", "metadata fetch + decode", "mapping (open/import + map)", "copy",
                             "metadata plane share"}) {
     EXPECT_NE(target.out.find(phase), std::string::npos) << phase << "\n" << target.out;
   }
@@ -94,6 +94,15 @@ TEST(GpuExampleFlagsTest, BadFlagsGetAClearErrorAndNoShardIsMade) {
   auto target = RunProcess(GPU_TARGET_PATH, {"--mode", "tape"});
   EXPECT_NE(target.exit_code, 0);
   EXPECT_NE(target.err.find("--mode: cuda or host"), std::string::npos) << target.err;
+  auto kind = RunProcess(GPU_SEED_PATH, {"--mode", "cuda", "--handle-kind", "nvlink"});
+  EXPECT_NE(kind.exit_code, 0);
+  EXPECT_NE(kind.err.find("--handle-kind: vmm or ipc"), std::string::npos) << kind.err;
+  auto connect = RunProcess(GPU_TARGET_PATH, {"--mode", "host", "--connect-first", "maybe"});
+  EXPECT_NE(connect.exit_code, 0);
+  EXPECT_NE(connect.err.find("--connect-first: true or false"), std::string::npos) << connect.err;
+  auto probes = RunProcess(GPU_TARGET_PATH, {"--mode", "host", "--probe-rpcs", "-1"});
+  EXPECT_NE(probes.exit_code, 0);
+  EXPECT_NE(probes.err.find("--probe-rpcs"), std::string::npos) << probes.err;
 }
 
 TEST(GpuExampleFlagsTest, WithoutACudaDriverTheCudaModeSaysSo) {

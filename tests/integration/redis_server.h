@@ -16,7 +16,10 @@ namespace mx::testing {
 
 struct RedisServerOptions {
   bool appendonly = false;
-  std::string appendfsync = "everysec";
+  // "always": with everysec, Redis postpones writing the file (up to 2 s)
+  // while an earlier fsync is slow, yet answers, so a SIGKILL on a busy disk
+  // can lose acknowledged writes; tests that kill Redis must not see that.
+  std::string appendfsync = "always";
   std::string password;                 // requirepass, when not empty
   std::vector<std::string> extra_args;  // e.g. {"--user", "alice", "on", ">pw", "+@all"}
 };

@@ -54,6 +54,18 @@ TEST(OpsConfig, TokenReviewFlagsParseListsAndNeedAnAllowlist) {
   EXPECT_FALSE(ParseConfig({"--auth-tokenreview"}, {}).ok());
 }
 
+TEST(OpsConfig, TheStreamWindowIsFixedByDefaultAndNeverBelowHttp2sInitialWindow) {
+  auto defaults = ParseConfig({}, {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->http2_stream_window_bytes, 4LL << 20);
+  auto adaptive = ParseConfig({"--http2-stream-window-bytes=0"}, {});
+  ASSERT_TRUE(adaptive.ok()) << adaptive.status();
+  EXPECT_EQ(adaptive->http2_stream_window_bytes, 0);
+  auto tiny = ParseConfig({"--http2-stream-window-bytes=1000"}, {});
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_NE(tiny.status().message().find("65535"), std::string::npos) << tiny.status();
+}
+
 TEST(OpsConfig, TheReviewRateOfUnknownTokensIsAFlagWithSaneBounds) {
   auto defaults = ParseConfig({}, {});
   ASSERT_TRUE(defaults.ok()) << defaults.status();

@@ -2,7 +2,38 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "mx/find_source.h"
+
 namespace mx::examples {
+
+absl::StatusOr<std::vector<CopyRange>> PlanCopies(
+    const p2p::WorkerMetadata& worker, const ShardHandle& handle,
+    const std::unordered_map<std::string, const TensorSpec*>& own) {
+  const auto& published = WorkerTensors(worker);
+  if (static_cast<size_t>(published.size()) != own.size()) {
+    return absl::FailedPreconditionError(absl::StrCat("the seed publishes ", published.size(),
+                                                      " tensors, this engine has ", own.size()));
+  }
+  std::vector<CopyRange> ranges;
+  ranges.reserve(published.size());
+  for (const auto& t : published) {
+    auto it = own.find(t.name());
+    if (it == own.end()) {
+      return absl::FailedPreconditionError("the seed publishes unknown tensor " + t.name());
+    }
+    if (t.size() != it->second->size) {
+      return absl::FailedPreconditionError("size mismatch for tensor " + t.name());
+    }
+    if (t.addr() < handle.base || t.addr() - handle.base > handle.bytes ||
+        t.size() > handle.bytes - (t.addr() - handle.base)) {
+      return absl::InvalidArgumentError("tensor " + t.name() + " lies outside the seed's buffer");
+    }
+    ranges.push_back({t.name(), t.addr() - handle.base, it->second->offset, t.size(),
+                      PatternWord(t.name())});
+  }
+  return ranges;
+}
 
 std::vector<CopyRange> CoalesceRanges(std::vector<CopyRange> ranges, uint64_t max_gap,
                                       uint64_t max_run) {

@@ -59,6 +59,17 @@ absl::StatusOr<std::shared_ptr<const Driver>> Driver::Load() {
   Resolve(library, "cuStreamCreate", &driver->cuStreamCreate, &missing);
   Resolve(library, "cuStreamDestroy_v2", &driver->cuStreamDestroy, &missing);
   Resolve(library, "cuStreamSynchronize", &driver->cuStreamSynchronize, &missing);
+  Resolve(library, "cuMemGetAllocationGranularity", &driver->cuMemGetAllocationGranularity, &missing);
+  Resolve(library, "cuMemCreate", &driver->cuMemCreate, &missing);
+  Resolve(library, "cuMemRelease", &driver->cuMemRelease, &missing);
+  Resolve(library, "cuMemAddressReserve", &driver->cuMemAddressReserve, &missing);
+  Resolve(library, "cuMemAddressFree", &driver->cuMemAddressFree, &missing);
+  Resolve(library, "cuMemMap", &driver->cuMemMap, &missing);
+  Resolve(library, "cuMemUnmap", &driver->cuMemUnmap, &missing);
+  Resolve(library, "cuMemSetAccess", &driver->cuMemSetAccess, &missing);
+  Resolve(library, "cuMemExportToShareableHandle", &driver->cuMemExportToShareableHandle, &missing);
+  Resolve(library, "cuMemImportFromShareableHandle", &driver->cuMemImportFromShareableHandle,
+          &missing);
   if (!missing.empty()) {
     return absl::UnavailableError(absl::StrCat("libcuda.so.1 lacks: ", missing));
   }

@@ -1,10 +1,15 @@
-// CUDA shards: one cuMemAlloc per shard on the seed, exported with one
-// cuIpcGetMemHandle; the target opens it with peer access enabled and copies
-// tensor by tensor with cuMemcpyDtoDAsync on a few non-blocking streams.
+// CUDA shards: one allocation per shard on the seed, either cuMemCreate
+// exported as a POSIX fd (cuda-vmm) or cuMemAlloc exported with one
+// cuIpcGetMemHandle (cuda-ipc); the target maps it and copies with
+// cuMemcpyDtoDAsync on a few non-blocking streams.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "gpu/cuda_vmm.h"
+#include "gpu/fd_passing.h"
 #include "gpu/shard_memory.h"
 
 namespace mx::examples {
@@ -52,10 +57,22 @@ class PrimaryContext {
 
 class CudaSeedShard : public SeedShard {
  public:
+  // cuda-ipc: `base` from cuMemAlloc. cuda-vmm: `vmm` mapped at `base`, its
+  // export `fd` served by `offer`.
   CudaSeedShard(std::shared_ptr<const Driver> d, std::unique_ptr<PrimaryContext> ctx, int device,
-                CUdeviceptr base, uint64_t bytes)
-      : d_(std::move(d)), ctx_(std::move(ctx)), device_(device), base_(base), bytes_(bytes) {}
-  ~CudaSeedShard() override { d_->cuMemFree(base_); }
+                CUdeviceptr base, uint64_t bytes, VmmMapping vmm = {}, int fd = -1,
+                std::string socket = "", std::unique_ptr<FdOffer> offer = nullptr)
+      : d_(std::move(d)), ctx_(std::move(ctx)), device_(device), base_(base), bytes_(bytes),
+        vmm_(vmm), fd_(fd), socket_(std::move(socket)), offer_(std::move(offer)) {}
+  ~CudaSeedShard() override {
+    offer_.reset();
+    if (fd_ >= 0) close(fd_);
+    if (vmm_.handle != 0) {
+      VmmRelease(*d_, vmm_);
+    } else {
+      d_->cuMemFree(base_);
+    }
+  }
   uint64_t base() const override { return base_; }
   absl::Status Fill(const std::vector<TensorSpec>& tensors) override {
     for (const auto& t : tensors) {
@@ -78,10 +95,18 @@ class CudaSeedShard : public SeedShard {
   }
   ShardHandle Handle() const override {
     ShardHandle handle;
-    handle.kind = ShardHandle::Kind::kCudaIpc;
     handle.device = device_;
     handle.base = base_;
     handle.bytes = bytes_;
+    if (vmm_.handle != 0) {
+      handle.kind = ShardHandle::Kind::kCudaVmm;
+      handle.alloc_bytes = vmm_.bytes;
+      handle.pid = static_cast<int>(getpid());
+      handle.fd = fd_;
+      handle.socket = socket_;
+      return handle;
+    }
+    handle.kind = ShardHandle::Kind::kCudaIpc;
     cuda::CUipcMemHandle ipc{};
     if (d_->cuIpcGetMemHandle(&ipc, base_) == 0) handle.ipc_handle.assign(ipc.reserved, 64);
     return handle;
@@ -93,16 +118,22 @@ class CudaSeedShard : public SeedShard {
   const int device_;
   const CUdeviceptr base_;
   const uint64_t bytes_;
+  VmmMapping vmm_;
+  const int fd_;
+  const std::string socket_;
+  std::unique_ptr<FdOffer> offer_;
 };
 
 class CudaTargetShard : public TargetShard {
  public:
-  CudaTargetShard(std::shared_ptr<const Driver> d, std::unique_ptr<PrimaryContext> ctx,
+  CudaTargetShard(std::shared_ptr<const Driver> d, std::unique_ptr<PrimaryContext> ctx, int device,
                   CUdeviceptr own, uint64_t bytes, std::vector<CUstream> streams, bool push)
-      : d_(std::move(d)), ctx_(std::move(ctx)), own_(own), bytes_(bytes), streams_(std::move(streams)),
-        push_(push) {}
+      : d_(std::move(d)), ctx_(std::move(ctx)), device_(device), own_(own), bytes_(bytes),
+        streams_(std::move(streams)), push_(push) {}
   ~CudaTargetShard() override {
-    if (remote_ != 0) {
+    if (vmm_.handle != 0) {
+      VmmRelease(*d_, vmm_);
+    } else if (remote_ != 0) {
       if (source_ctx_ != nullptr) d_->cuCtxSetCurrent(source_ctx_->get());
       d_->cuIpcCloseMemHandle(remote_);
     }
@@ -113,12 +144,12 @@ class CudaTargetShard : public TargetShard {
     d_->cuMemFree(own_);
   }
   absl::Status Open(const ShardHandle& handle) override {
-    if (handle.kind != ShardHandle::Kind::kCudaIpc || handle.ipc_handle.size() != 64) {
-      return absl::InvalidArgumentError("the seed's shard is not cuda-ipc (run both in one mode)");
+    const bool vmm = handle.kind == ShardHandle::Kind::kCudaVmm;
+    if (!vmm && (handle.kind != ShardHandle::Kind::kCudaIpc || handle.ipc_handle.size() != 64)) {
+      return absl::InvalidArgumentError(
+          "the seed's shard is not cuda-ipc or cuda-vmm (run both in one mode)");
     }
     if (handle.bytes < bytes_) return absl::InvalidArgumentError("the seed's shard is too small");
-    cuda::CUipcMemHandle ipc{};
-    std::memcpy(ipc.reserved, handle.ipc_handle.data(), 64);
     if (push_) {
       // Push: map the seed's buffer in a context on the seed's own device
       // (local memory there) and let that device's copy engines write into
@@ -138,15 +169,22 @@ class CudaTargetShard : public TargetShard {
         }
       }
     }
-    if (auto s = d_->Check(d_->cuIpcOpenMemHandle(&remote_, ipc, cuda::kIpcMemLazyEnablePeerAccess),
-                           "cuIpcOpenMemHandle");
-        !s.ok()) {
-      return s;
+    if (vmm) {
+      if (auto s = OpenVmm(handle); !s.ok()) return s;
+    } else {
+      cuda::CUipcMemHandle ipc{};
+      std::memcpy(ipc.reserved, handle.ipc_handle.data(), 64);
+      if (auto s = d_->Check(d_->cuIpcOpenMemHandle(&remote_, ipc, cuda::kIpcMemLazyEnablePeerAccess),
+                             "cuIpcOpenMemHandle");
+          !s.ok()) {
+        return s;
+      }
     }
     remote_bytes_ = handle.bytes;
     d_->cuCtxSetCurrent(ctx_->get());
     return absl::OkStatus();
   }
+  std::string opened_how() const override { return opened_how_; }
   absl::Status Copy(const std::vector<CopyRange>& ranges) override {
     if (remote_ == 0) return absl::FailedPreconditionError("Open() first");
     for (const auto& r : ranges) {
@@ -201,8 +239,33 @@ class CudaTargetShard : public TargetShard {
   }
 
  private:
+  // Gets the seed's fd (pidfd_getfd, else its socket), imports it and maps
+  // it readable by this device (pull) or by the seed's device too (push).
+  absl::Status OpenVmm(const ShardHandle& handle) {
+    auto fd = TakeFd(handle.pid, handle.fd);
+    opened_how_ = "fd by pidfd_getfd";
+    if (!fd.ok()) {
+      auto received = ReceiveFd(handle.socket, 10000);
+      if (!received.ok()) {
+        return absl::UnavailableError(absl::StrCat("cannot get the seed's fd: ", fd.status().message(),
+                                                   "; ", received.status().message()));
+      }
+      opened_how_ = absl::StrCat("fd by ", handle.socket, " (", fd.status().message(), ")");
+      fd = received;
+    }
+    std::vector<int> access = {device_};
+    if (push_ && handle.device != device_) access.push_back(handle.device);
+    auto mapping = VmmImport(*d_, *fd, handle.alloc_bytes, access);
+    close(*fd);
+    if (!mapping.ok()) return mapping.status();
+    vmm_ = *mapping;
+    remote_ = vmm_.base;
+    return absl::OkStatus();
+  }
+
   const std::shared_ptr<const Driver> d_;
   const std::unique_ptr<PrimaryContext> ctx_;
+  const int device_;
   const CUdeviceptr own_;
   const uint64_t bytes_;
   const std::vector<CUstream> streams_;
@@ -211,14 +274,35 @@ class CudaTargetShard : public TargetShard {
   std::vector<CUstream> source_streams_;        // push: streams on the seed's device
   CUdeviceptr remote_ = 0;
   uint64_t remote_bytes_ = 0;
+  VmmMapping vmm_;          // cuda-vmm: the imported mapping (remote_ == vmm_.base)
+  std::string opened_how_;  // cuda-vmm: how the fd came
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SeedShard>> CreateCudaSeedShard(std::shared_ptr<const Driver> d,
-                                                               int device, uint64_t bytes) {
+                                                               int device, uint64_t bytes,
+                                                               bool vmm) {
   auto ctx = PrimaryContext::Retain(d, device);
   if (!ctx.ok()) return ctx.status();
+  if (vmm) {
+    auto mapping = VmmAllocate(*d, device, bytes, {device});
+    if (!mapping.ok()) return mapping.status();
+    auto fd = VmmExport(*d, *mapping);
+    if (!fd.ok()) {
+      VmmRelease(*d, *mapping);
+      return fd.status();
+    }
+    const std::string socket = absl::StrCat("@mx-gpu-seed-", getpid());
+    auto offer = FdOffer::Start(socket, *fd);
+    if (!offer.ok()) {
+      close(*fd);
+      VmmRelease(*d, *mapping);
+      return offer.status();
+    }
+    return std::make_unique<CudaSeedShard>(d, std::move(*ctx), device, mapping->base, bytes,
+                                           *mapping, *fd, socket, std::move(*offer));
+  }
   CUdeviceptr base = 0;
   if (auto s = d->Check(d->cuMemAlloc(&base, bytes), absl::StrCat("cuMemAlloc(", bytes, ")"));
       !s.ok()) {
@@ -252,8 +336,8 @@ absl::StatusOr<std::unique_ptr<TargetShard>> CreateCudaTargetShard(std::shared_p
       return s;
     }
   }
-  return std::make_unique<CudaTargetShard>(d, std::move(*ctx), own, bytes, std::move(streams),
-                                           push);
+  return std::make_unique<CudaTargetShard>(d, std::move(*ctx), device, own, bytes,
+                                           std::move(streams), push);
 }
 
 }  // namespace mx::examples

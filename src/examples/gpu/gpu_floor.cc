@@ -4,8 +4,10 @@
 // so its first repetition starts from idle GPUs as the target's copy does),
 // as one bulk copy split evenly over the streams (with
 // cuMemcpyDtoDAsync, and the bulk once more with cuMemcpyPeerAsync), and
-// tensor by tensor. Prints
-// every repetition's time and GB/s.
+// tensor by tensor; then the coalesced plan and the bulk copy once more
+// from a source buffer made with cuMemCreate (VMM, recommended granularity, access
+// granted to both devices) as the seed's cuda-vmm buffer is. Prints every
+// repetition's time and GB/s. --vmm false leaves the VMM buffer out.
 //   mx_gpu_floor --src-device 0 --dst-device 1 [--scale 1] [--streams 4] [--repeat 5]
 #include <algorithm>
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <iostream>
 
 #include "gpu/copy_plan.h"
+#include "gpu/cuda_vmm.h"
 #include "gpu/gpu_flags.h"
 #include "gpu/shard_memory.h"
 
@@ -93,6 +96,25 @@ int Run(const FlagMap& flags) {
     }
   }
   d.cuCtxSynchronize();
+  // The same bytes in a VMM allocation on the source device, mapped for both.
+  const std::string vmm_flag = Flag(flags, "vmm", "true");
+  if (vmm_flag != "true" && vmm_flag != "false") {
+    return Fail(absl::InvalidArgumentError("--vmm: true or false"));
+  }
+  VmmMapping vmm;
+  if (vmm_flag == "true") {
+    auto mapping = VmmAllocate(d, *src_ordinal, bytes, {*src_ordinal, *dst_ordinal});
+    if (!mapping.ok()) return Fail(mapping.status());
+    vmm = *mapping;
+    for (const auto& t : layout) {
+      if (auto s = check(d.cuMemsetD32(vmm.base + t.offset, PatternWord(t.name), t.size / 4),
+                         "cuMemsetD32");
+          !s.ok()) {
+        return Fail(s);
+      }
+    }
+    d.cuCtxSynchronize();
+  }
   d.cuCtxSetCurrent(dst.ctx);
   std::vector<CUstream> streams(*lanes);
   for (auto& stream : streams) {
@@ -114,16 +136,17 @@ int Run(const FlagMap& flags) {
   const std::vector<CopyRange> coalesced = CoalesceRanges(per_tensor, 4096, max_run);
   // Copies `ranges` once (cuMemcpyDtoDAsync, as the target does, or
   // cuMemcpyPeerAsync); milliseconds, or -1 on a CUDA error (printed).
-  auto timed_copy = [&](const std::vector<CopyRange>& ranges, bool peer_api) -> double {
+  auto timed_copy = [&](const std::vector<CopyRange>& ranges, bool peer_api,
+                        CUdeviceptr source) -> double {
     const std::vector<int> lane_of = AssignLanes(ranges, *lanes);
     const auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < ranges.size(); ++i) {
       const auto& r = ranges[i];
       auto s = check(peer_api ? d.cuMemcpyPeerAsync(dst.buffer + r.dst_offset, dst.ctx,
-                                                    src.buffer + r.src_offset, src.ctx, r.size,
+                                                    source + r.src_offset, src.ctx, r.size,
                                                     streams[lane_of[i]])
                               : d.cuMemcpyDtoDAsync(dst.buffer + r.dst_offset,
-                                                    src.buffer + r.src_offset, r.size,
+                                                    source + r.src_offset, r.size,
                                                     streams[lane_of[i]]),
                      "copy");
       if (!s.ok()) {
@@ -146,16 +169,24 @@ int Run(const FlagMap& flags) {
     const char* label;
     const std::vector<CopyRange>* ranges;
     bool peer_api;
+    CUdeviceptr source;
   };
-  for (const Mode& mode : {Mode{"coalesced", &coalesced, false}, Mode{"bulk", &bulk, false},
-                           Mode{"bulk-peer", &bulk, true}, Mode{"per-tensor", &per_tensor, false}}) {
+  std::vector<Mode> modes = {Mode{"coalesced", &coalesced, false, src.buffer},
+                             Mode{"bulk", &bulk, false, src.buffer},
+                             Mode{"bulk-peer", &bulk, true, src.buffer},
+                             Mode{"per-tensor", &per_tensor, false, src.buffer}};
+  if (vmm.base != 0) {
+    modes.push_back(Mode{"coalesced-vmm", &coalesced, false, vmm.base});
+    modes.push_back(Mode{"bulk-vmm", &bulk, false, vmm.base});
+  }
+  for (const Mode& mode : modes) {
     const char* label = mode.label;
     std::vector<double> times;
     for (int i = 0; i < *repeats; ++i) {
-      const double ms = timed_copy(*mode.ranges, mode.peer_api);
+      const double ms = timed_copy(*mode.ranges, mode.peer_api, mode.source);
       if (ms < 0) return 1;
       times.push_back(ms);
-      std::printf("  %-10s #%d %10.2f ms  %.1f GB/s\n", label, i + 1, ms, Gb(bytes) / (ms / 1000));
+      std::printf("  %-13s #%d %10.2f ms  %.1f GB/s\n", label, i + 1, ms, Gb(bytes) / (ms / 1000));
     }
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
@@ -172,6 +203,7 @@ int Run(const FlagMap& flags) {
     if (word != PatternWord(t.name)) return Fail(absl::DataLossError("floor copy lost " + t.name));
   }
   for (CUstream stream : streams) d.cuStreamDestroy(stream);
+  VmmRelease(d, vmm);
   d.cuMemFree(dst.buffer);
   d.cuCtxSetCurrent(src.ctx);
   d.cuMemFree(src.buffer);

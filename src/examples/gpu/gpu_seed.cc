@@ -1,8 +1,9 @@
 // GPU seed: allocates a synthetic DeepSeek-V3 shard (one buffer, ~2,700
 // tensors), fills each tensor with its pattern word, exports the buffer
-// (CUDA IPC handle, or a shared-memory name in --mode host) in nixl_metadata
-// and keeps the worker published READY until SIGINT/SIGTERM or --seconds.
-//   mx_gpu_seed --server 127.0.0.1:8001 --mode cuda --device 0 [--scale 1]
+// (a CUDA VMM allocation's fd, a CUDA IPC handle with --handle-kind ipc, or a
+// shared-memory name in --mode host) in nixl_metadata and keeps the worker
+// published READY until SIGINT/SIGTERM or --seconds.
+//   mx_gpu_seed --server 127.0.0.1:8001 --mode cuda --device 0 [--scale 1] [--handle-kind vmm|ipc]
 #include <signal.h>
 
 #include <algorithm>
@@ -28,6 +29,10 @@ int Run(const FlagMap& flags, const sigset_t& signals) {
   auto device = IntFlag(flags, "device", 0, 0, 1023);
   if (!device.ok()) return Fail(device.status());
   if (mode != "cuda" && mode != "host") return Fail(absl::InvalidArgumentError("--mode: cuda or host"));
+  const std::string handle_kind = Flag(flags, "handle-kind", "vmm");
+  if (handle_kind != "vmm" && handle_kind != "ipc") {
+    return Fail(absl::InvalidArgumentError("--handle-kind: vmm or ipc"));
+  }
 
   const std::vector<TensorSpec> tensors = DeepSeekV3Shard(*shard_options);
   const uint64_t bytes = ShardBytes(tensors);
@@ -44,7 +49,7 @@ int Run(const FlagMap& flags, const sigset_t& signals) {
         (*driver)->cuDeviceGetName(name, sizeof(name) - 1, handle) == 0) {
       accelerator = name;
     }
-    shard = CreateCudaSeedShard(*driver, *device, bytes);
+    shard = CreateCudaSeedShard(*driver, *device, bytes, handle_kind == "vmm");
   }
   if (!shard.ok()) return Fail(shard.status());
   const auto fill_start = std::chrono::steady_clock::now();
@@ -58,7 +63,12 @@ int Run(const FlagMap& flags, const sigset_t& signals) {
     if (auto s = (*shard)->Corrupt(*it); !s.ok()) return Fail(s);
   }
   std::cout << "shard: " << tensors.size() << " tensors, " << bytes << " bytes (" << Gb(bytes)
-            << " GB) on " << accelerator << ", filled in " << fill_ms << " ms" << std::endl;
+            << " GB) on " << accelerator << ", " << KindName((*shard)->Handle().kind)
+            << ", filled in " << fill_ms << " ms" << std::endl;
+  if (const ShardHandle exported = (*shard)->Handle(); exported.kind == ShardHandle::Kind::kCudaVmm) {
+    std::cout << "cuda-vmm allocation " << exported.alloc_bytes << " bytes, fd " << exported.fd
+              << ", also served on " << exported.socket << std::endl;
+  }
 
   mx::ClientOptions client_options = mx::ClientOptions::FromEnvironment();
   client_options.address = Flag(flags, "server", client_options.address);

@@ -3,6 +3,7 @@
 // buffer (matched by name) on a few streams, verifies every word and prints
 // how long each phase took.
 //   mx_gpu_target --server 127.0.0.1:8001 --mode cuda --device 1 [--streams 4]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "gpu/copy_plan.h"
 #include "gpu/gpu_flags.h"
 #include "gpu/shard_memory.h"
+#include "absl/strings/str_format.h"
 #include "mx/find_source.h"
 
 namespace mx::examples {
@@ -25,35 +27,6 @@ double MsSince(Clock::time_point start) {
 int Fail(const absl::Status& status) {
   std::cerr << "mx_gpu_target: " << status << std::endl;
   return 1;
-}
-
-// Matches the seed's tensors to this engine's own layout by name.
-absl::StatusOr<std::vector<CopyRange>> PlanCopies(
-    const p2p::WorkerMetadata& worker, const ShardHandle& handle,
-    const std::unordered_map<std::string, const TensorSpec*>& own) {
-  const auto& published = WorkerTensors(worker);
-  if (static_cast<size_t>(published.size()) != own.size()) {
-    return absl::FailedPreconditionError(absl::StrCat("the seed publishes ", published.size(),
-                                                      " tensors, this engine has ", own.size()));
-  }
-  std::vector<CopyRange> ranges;
-  ranges.reserve(published.size());
-  for (const auto& t : published) {
-    auto it = own.find(t.name());
-    if (it == own.end()) {
-      return absl::FailedPreconditionError("the seed publishes unknown tensor " + t.name());
-    }
-    if (t.size() != it->second->size) {
-      return absl::FailedPreconditionError("size mismatch for tensor " + t.name());
-    }
-    if (t.addr() < handle.base || t.addr() - handle.base > handle.bytes ||
-        t.size() > handle.bytes - (t.addr() - handle.base)) {
-      return absl::InvalidArgumentError("tensor " + t.name() + " lies outside the seed's buffer");
-    }
-    ranges.push_back({t.name(), t.addr() - handle.base, it->second->offset, t.size(),
-                      PatternWord(t.name())});
-  }
-  return ranges;
 }
 
 int Run(const FlagMap& flags) {
@@ -78,6 +51,12 @@ int Run(const FlagMap& flags) {
     return Fail(absl::InvalidArgumentError("--coalesce: true or false"));
   }
   const bool coalesce = coalesce_flag == "true";
+  const std::string connect_flag = Flag(flags, "connect-first", "true");
+  if (connect_flag != "true" && connect_flag != "false") {
+    return Fail(absl::InvalidArgumentError("--connect-first: true or false"));
+  }
+  auto probes = IntFlag(flags, "probe-rpcs", 0, 0, 1000);
+  if (!probes.ok()) return Fail(probes.status());
   const std::string engine = Flag(flags, "copy-engine", "target");
   if (engine != "target" && engine != "source") {
     return Fail(absl::InvalidArgumentError("--copy-engine: target or source"));
@@ -106,11 +85,21 @@ int Run(const FlagMap& flags) {
   }
   if (!shard.ok()) return Fail(shard.status());
   const double setup_ms = MsSince(setup_start);
-
+  // An engine connects to mxd when it starts, long before it loads weights:
+  // --connect-first (default) opens the channel with a health check here,
+  // outside the timed phases; --connect-first false leaves the connection to
+  // the first discovery call.
+  const auto connect_start = Clock::now();
   mx::ClientOptions client_options = mx::ClientOptions::FromEnvironment();
   client_options.address = Flag(flags, "server", client_options.address);
   auto client = mx::Client::Create(client_options);
   if (!client.ok()) return Fail(client.status());
+  if (connect_flag == "true") {
+    auto health = (*client)->CheckHealth();
+    if (!health.ok()) return Fail(health.status());
+  }
+  const double connect_ms = MsSince(connect_start);
+
   mx::FindSourceOptions find;
   find.identity = GpuIdentity(flags);
   find.worker_rank = 0;
@@ -146,7 +135,8 @@ int Run(const FlagMap& flags) {
   const std::vector<CopyRange> copies = coalesce ? CoalesceRanges(*plan, 4096, max_run) : *plan;
   const double metadata_ms = MsSince(t1);
 
-  // Phase 3: map the seed's buffer (one IPC handle for the whole shard).
+  // Phase 3: map the seed's buffer (one handle for the whole shard: cuda-vmm
+  // fd obtained + imported + mapped, or cuda-ipc opened).
   const auto t2 = Clock::now();
   if (auto s = (*shard)->Open(*handle); !s.ok()) return Fail(s);
   const double open_ms = MsSince(t2);
@@ -167,23 +157,49 @@ int Run(const FlagMap& flags) {
     repeat_ms.push_back(MsSince(start));
   }
 
+  // --probe-rpcs N: after everything, time the metadata plane's two calls
+  // again N times each on the warm channel (medians printed), to show which
+  // one the discovery and fetch phases spend their time in.
+  std::vector<double> list_ms, get_ms;
+  for (int i = 0; i < *probes; ++i) {
+    mx::ListFilter filter;
+    filter.identity = find.identity;
+    filter.status = p2p::SOURCE_STATUS_READY;
+    filter.worker_rank = 0;
+    auto start = Clock::now();
+    if (auto listed = (*client)->ListSources(filter); !listed.ok()) return Fail(listed.status());
+    list_ms.push_back(MsSince(start));
+    start = Clock::now();
+    auto got = (*client)->GetMetadata(source->mx_source_id, source->worker_id);
+    if (!got.ok()) return Fail(got.status());
+    get_ms.push_back(MsSince(start));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+
   const double e2e_ms = discovery_ms + metadata_ms + open_ms + copy_ms;
   const double metadata_plane_ms = discovery_ms + metadata_ms;
   const double gbps = Gb(bytes) / (copy_ms / 1000.0);
   std::printf("source %s worker %s, %s shard from device %d to %s device %d\n",
               source->mx_source_id.c_str(), source->worker_id.c_str(),
-              handle->kind == ShardHandle::Kind::kCudaIpc ? "cuda-ipc" : "host-shm", handle->device,
+              KindName(handle->kind), handle->device,
               accelerator.c_str(), *device);
   std::printf("tensors %zu, bytes %llu (%.2f GB), worker record %zu bytes, %d streams\n",
               plan->size(), static_cast<unsigned long long>(bytes), Gb(bytes), worker.ByteSizeLong(),
               *streams);
   std::printf("copies %zu (%s), by the %s device's copy engines\n", copies.size(),
               coalesce ? "tensors adjacent in both buffers merged" : "one per tensor", engine.c_str());
+  if (!(*shard)->opened_how().empty()) std::printf("mapped with the %s\n", (*shard)->opened_how().c_str());
   std::printf("  %-28s %10.2f ms\n", "setup (not in total)", setup_ms);
+  std::printf("  %-28s %10.2f ms\n",
+              connect_flag == "true" ? "connect + health (not in total)" : "client (not in total)",
+              connect_ms);
   std::printf("  %-28s %10.2f ms\n", "discovery (FindSource)", discovery_ms);
   std::printf("  %-28s %10.2f ms\n", refetch ? "metadata fetch + decode" : "metadata decode",
               metadata_ms);
-  std::printf("  %-28s %10.2f ms\n", "handle opening", open_ms);
+  std::printf("  %-28s %10.2f ms\n", "mapping (open/import + map)", open_ms);
   std::printf("  %-28s %10.2f ms  %.1f GB/s\n", "copy", copy_ms, gbps);
   std::printf("  %-28s %10.2f ms\n", "end to end", e2e_ms);
   std::printf("  %-28s %10.2f %%\n", "metadata plane share", 100.0 * metadata_plane_ms / e2e_ms);
@@ -192,10 +208,22 @@ int Run(const FlagMap& flags) {
     std::printf("  copy again #%zu %25.2f ms  %.1f GB/s\n", i + 1, repeat_ms[i],
                 Gb(bytes) / (repeat_ms[i] / 1000.0));
   }
+  if (*probes > 0) {
+    std::printf("PROBE rpcs=%d list_sources_p50_ms=%.3f get_metadata_p50_ms=%.3f record_bytes=%zu\n",
+                *probes, median(list_ms), median(get_ms), worker.ByteSizeLong());
+  }
+  std::string again;
+  for (double ms : repeat_ms) {
+    absl::StrAppend(&again, again.empty() ? "" : ",", absl::StrFormat("%.1f", Gb(bytes) / (ms / 1000.0)));
+  }
+  if (again.empty()) again = "-";
   std::printf("RESULT tensors=%zu bytes=%llu discovery_ms=%.3f metadata_ms=%.3f open_ms=%.3f "
-              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu engine=%s verified=%s\n",
+              "copy_ms=%.3f copy_gbps=%.1f e2e_ms=%.3f metadata_share_pct=%.2f refetch=%d copies=%zu engine=%s "
+              "kind=%s streams=%d connect_first=%d again_gbps=%s verified=%s\n",
               plan->size(), static_cast<unsigned long long>(bytes), discovery_ms, metadata_ms,
-              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0, copies.size(), engine.c_str(),
+              open_ms, copy_ms, gbps, e2e_ms, 100.0 * metadata_plane_ms / e2e_ms, refetch ? 1 : 0,
+              copies.size(), engine.c_str(), KindName(handle->kind), *streams, connect_flag == "true" ? 1 : 0,
+              again.c_str(),
               verified.ok() ? "all" : "FAILED");
   std::fflush(stdout);
   if (!verified.ok()) return Fail(verified);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/hex.h"
+#include "gpu/fd_passing.h"
 
 namespace mx::examples {
 namespace {
@@ -29,19 +30,63 @@ absl::StatusOr<uint64_t> ParseU64(const std::map<std::string, std::string>& fiel
   return value;
 }
 
+// cuda-vmm's own fields: alloc, pid, fd, socket.
+absl::Status DecodeVmmFields(const std::map<std::string, std::string>& fields, ShardHandle* handle) {
+  auto alloc = ParseU64(fields, "alloc", 10);
+  auto pid = ParseU64(fields, "pid", 10);
+  auto fd = ParseU64(fields, "fd", 10);
+  for (const auto* s : {&alloc.status(), &pid.status(), &fd.status()}) {
+    if (!s->ok()) return *s;
+  }
+  if (*alloc < handle->bytes) return absl::InvalidArgumentError("shard handle: alloc is below bytes");
+  if (handle->base + *alloc < handle->base) {
+    return absl::InvalidArgumentError("shard handle: base+alloc overflows");
+  }
+  if (*pid < 1 || *pid > (1u << 22)) return absl::InvalidArgumentError("shard handle: pid out of range");
+  if (*fd > (1u << 20)) return absl::InvalidArgumentError("shard handle: fd out of range");
+  auto socket = fields.find("socket");
+  if (socket == fields.end() || !ValidSocketName(socket->second)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "shard handle: bad socket '", socket == fields.end() ? "" : socket->second, "'"));
+  }
+  handle->alloc_bytes = *alloc;
+  handle->pid = static_cast<int>(*pid);
+  handle->fd = static_cast<int>(*fd);
+  handle->socket = socket->second;
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+const char* KindName(ShardHandle::Kind kind) {
+  switch (kind) {
+    case ShardHandle::Kind::kCudaIpc:
+      return "cuda-ipc";
+    case ShardHandle::Kind::kCudaVmm:
+      return "cuda-vmm";
+    case ShardHandle::Kind::kHostShm:
+      return "host-shm";
+  }
+  return "?";
+}
 
 std::string EncodeShardHandle(const ShardHandle& handle) {
   std::string out = absl::StrCat(kHeader, "\n");
-  const bool cuda = handle.kind == ShardHandle::Kind::kCudaIpc;
-  absl::StrAppend(&out, "kind=", cuda ? "cuda-ipc" : "host-shm", "\n");
+  absl::StrAppend(&out, "kind=", KindName(handle.kind), "\n");
   absl::StrAppend(&out, "device=", handle.device, "\n");
   absl::StrAppend(&out, "base=0x", absl::Hex(handle.base), "\n");
   absl::StrAppend(&out, "bytes=", handle.bytes, "\n");
-  if (cuda) {
-    absl::StrAppend(&out, "handle=", ToHex(handle.ipc_handle), "\n");
-  } else {
-    absl::StrAppend(&out, "shm=", handle.shm_name, "\n");
+  switch (handle.kind) {
+    case ShardHandle::Kind::kCudaIpc:
+      absl::StrAppend(&out, "handle=", ToHex(handle.ipc_handle), "\n");
+      break;
+    case ShardHandle::Kind::kCudaVmm:
+      absl::StrAppend(&out, "alloc=", handle.alloc_bytes, "\n", "pid=", handle.pid, "\n",
+                      "fd=", handle.fd, "\n", "socket=", handle.socket, "\n");
+      break;
+    case ShardHandle::Kind::kHostShm:
+      absl::StrAppend(&out, "shm=", handle.shm_name, "\n");
+      break;
   }
   return out;
 }
@@ -57,7 +102,7 @@ absl::StatusOr<ShardHandle> DecodeShardHandle(const std::string& blob) {
     const std::string key = lines[i].substr(0, eq);
     if (eq == std::string::npos ||
         (key != "kind" && key != "device" && key != "base" && key != "bytes" && key != "handle" &&
-         key != "shm")) {
+         key != "shm" && key != "alloc" && key != "pid" && key != "fd" && key != "socket")) {
       return absl::InvalidArgumentError(absl::StrCat("shard handle: unexpected line '", lines[i], "'"));
     }
     if (!fields.emplace(key, lines[i].substr(eq + 1)).second) {
@@ -68,6 +113,8 @@ absl::StatusOr<ShardHandle> DecodeShardHandle(const std::string& blob) {
   const std::string kind = fields.count("kind") ? fields["kind"] : "";
   if (kind == "cuda-ipc") {
     handle.kind = ShardHandle::Kind::kCudaIpc;
+  } else if (kind == "cuda-vmm") {
+    handle.kind = ShardHandle::Kind::kCudaVmm;
   } else if (kind == "host-shm") {
     handle.kind = ShardHandle::Kind::kHostShm;
   } else {
@@ -98,6 +145,8 @@ absl::StatusOr<ShardHandle> DecodeShardHandle(const std::string& blob) {
       }
       handle.ipc_handle.push_back(static_cast<char>(high * 16 + low));
     }
+  } else if (handle.kind == ShardHandle::Kind::kCudaVmm) {
+    if (auto s = DecodeVmmFields(fields, &handle); !s.ok()) return s;
   } else {
     handle.shm_name = fields.count("shm") ? fields["shm"] : "";
     if (handle.shm_name.size() < 2 || handle.shm_name[0] != '/' ||

@@ -1,7 +1,7 @@
 // Where a shard lives. The seed side owns a buffer holding every tensor and
 // exports it; the target side maps that buffer, copies tensors into its own
 // buffer and verifies them. Two implementations of each: CUDA device memory
-// shared by CUDA IPC (cuda_shard.cc) and POSIX shared memory (host_shard.cc),
+// shared by CUDA VMM or IPC (cuda_shard.cc) and POSIX shared memory (host_shard.cc),
 // which runs anywhere and is what CI exercises.
 // None of these classes is thread-safe; use each from one thread.
 #ifndef MX_EXAMPLES_GPU_SHARD_MEMORY_H_
@@ -48,6 +48,9 @@ class TargetShard {
   // Maps the seed's buffer. InvalidArgument when `handle` is of the other
   // kind or smaller than the target's buffer; the backend's error otherwise.
   virtual absl::Status Open(const ShardHandle& handle) = 0;
+  // After Open(): how the mapping was obtained, where there is a choice
+  // (cuda-vmm: which way the fd came); empty otherwise.
+  virtual std::string opened_how() const { return ""; }
   // Copies every range, spread over the parallel lanes (streams or threads)
   // by bytes; returns once all bytes have landed. Requires Open().
   virtual absl::Status Copy(const std::vector<CopyRange>& ranges) = 0;
@@ -60,8 +63,10 @@ absl::StatusOr<std::unique_ptr<SeedShard>> CreateHostSeedShard(uint64_t bytes);
 // `lanes` threads copy in parallel.
 absl::StatusOr<std::unique_ptr<TargetShard>> CreateHostTargetShard(uint64_t bytes, int lanes);
 
+// vmm=true: cuMemCreate, exported as a POSIX fd (kind cuda-vmm); false:
+// cuMemAlloc, exported with cuIpcGetMemHandle (kind cuda-ipc).
 absl::StatusOr<std::unique_ptr<SeedShard>> CreateCudaSeedShard(
-    std::shared_ptr<const cuda::Driver> driver, int device, uint64_t bytes);
+    std::shared_ptr<const cuda::Driver> driver, int device, uint64_t bytes, bool vmm);
 // Allocates `bytes` on `device`; `lanes` non-blocking streams copy in parallel.
 // push=false: this device's copy engines read the seed's buffer over peer
 // access (the IPC mapping lives in this device's context). push=true: Open()
