@@ -79,6 +79,7 @@ bool RoleAllows(Role role, std::string_view method) {
       method == "DeleteVersionLease") {
     return role == Role::kPublisher;
   }
+  // mxd.admin.v1 (RemoveWorker, RemoveSource) and anything unknown: admins only.
   return false;
 }
 

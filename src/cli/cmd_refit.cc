@@ -9,7 +9,7 @@
 #include "cli/command.h"
 #include "cli/proto_json.h"
 #include "cli/table.h"
-#include "client/channel.h"
+#include "cli/grpc_conn.h"
 #include "refit.grpc.pb.h"
 #include "refit_inspect.grpc.pb.h"
 
@@ -17,11 +17,6 @@ namespace mx::cli {
 namespace {
 
 namespace pb = model_express::refit;
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
 
 std::string StateName(pb::WeightVersionState state) {
   switch (state) {
@@ -46,29 +41,6 @@ std::string Expires(uint64_t at_ms) {
                           std::chrono::system_clock::now().time_since_epoch()).count();
   const int64_t left = (static_cast<int64_t>(at_ms) - now) / 1000;
   return left <= 0 ? "expired" : absl::StrCat("in ", left, "s");
-}
-
-struct Conn {
-  std::shared_ptr<grpc::Channel> channel;
-  ClientOptions options;
-  std::unique_ptr<grpc::ClientContext> Context() const {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + options.deadline);
-    if (!options.bearer_token.empty()) {
-      ctx->AddMetadata("authorization", "Bearer " + options.bearer_token);
-    }
-    return ctx;
-  }
-};
-
-absl::StatusOr<Conn> Connect(const Context& ctx) {
-  auto client = ctx.connect();
-  if (!client.ok()) return client.status();
-  Conn conn{nullptr, (*client)->options()};
-  auto channel = mx::client::MakeChannel(conn.options);
-  if (!channel.ok()) return channel.status();
-  conn.channel = *std::move(channel);
-  return conn;
 }
 
 absl::StatusOr<mxd::refit::RefitSnapshotResponse> Snapshot(const Conn& conn) {

@@ -46,6 +46,7 @@ Command HashCommand();
 Command HealthCommand();
 Command WatchCommand();
 Command RefitCommand();
+Command RemoveCommand();
 
 // "3s ago" / "2h ago" from unix milliseconds; "-" for 0.
 std::string Age(int64_t updated_at_ms);

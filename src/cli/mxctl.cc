@@ -38,7 +38,7 @@ std::vector<FlagSpec> GlobalFlags() {
 
 std::vector<Command> Commands() {
   return {ListCommand(), GetCommand(), PublishCommand(), StatusCommand(), HashCommand(),
-          HealthCommand(), WatchCommand(), RefitCommand()};
+          HealthCommand(), WatchCommand(), RefitCommand(), RemoveCommand()};
 }
 
 std::string MainHelp() {

@@ -317,6 +317,30 @@ const std::vector<Option>& Options() {
       {"namespace", {"MX_METADATA_NAMESPACE", "POD_NAMESPACE"}, "",
        "namespace for ConfigMaps (empty: the service account's namespace)",
        Text([](ServerConfig* c) { return &c->store.kubernetes.namespace_name; })},
+      {"k8s-watchdog-secs", {"MX_K8S_WATCHDOG_SECS"}, "60",
+       "watchdog window: a cache watch that shows no event or bookmark for this long is cut "
+       "and the cache relists (1-3600)",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.kubernetes.watch_idle_timeout = std::chrono::seconds(v);
+       }, 1, 3600)},
+      {"k8s-max-staleness-secs", {"MX_K8S_MAX_STALENESS_SECS"}, "90",
+       "staleness bound: a cache not confirmed in sync for this long turns health NOT_SERVING "
+       "and its reads UNAVAILABLE; must exceed --k8s-watchdog-secs (2-86400)",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.kubernetes.max_staleness = std::chrono::seconds(v);
+       }, 2, 86400)},
+      {"k8s-sweep-interval-secs", {"MX_K8S_SWEEP_INTERVAL_SECS"}, "300",
+       "how often the sweeper deletes chunk ConfigMaps no head references and abandoned "
+       "pending heads (0: never; else 1-86400)",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.kubernetes.sweep_interval = std::chrono::seconds(v);
+       }, 0, 86400)},
+      {"k8s-sweep-grace-secs", {"MX_K8S_SWEEP_GRACE_SECS"}, "600",
+       "the sweeper deletes only what is older than this; at least --k8s-sweep-interval-secs "
+       "and longer than the slowest publish (1-604800)",
+       Integer([](ServerConfig* c, int64_t v) {
+         c->store.kubernetes.sweep_grace = std::chrono::seconds(v);
+       }, 1, 604800)},
   };
   return kOptions;
 }
@@ -335,6 +359,25 @@ using Sources = std::map<std::string, std::string>;
 std::string SourceOf(const Sources& sources, const std::string& flag) {
   auto it = sources.find(flag);
   return it != sources.end() ? it->second : "--" + flag;
+}
+
+// The Kubernetes cache and sweeper timers, against each other.
+absl::Status CheckKubernetesTimers(const Sources& sources, const store::KubernetesOptions& k) {
+  if (k.max_staleness <= k.watch_idle_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        SourceOf(sources, "k8s-max-staleness-secs"), ": the staleness bound (",
+        k.max_staleness.count() / 1000, " s) must exceed the watchdog window (",
+        SourceOf(sources, "k8s-watchdog-secs"), ", ", k.watch_idle_timeout.count() / 1000,
+        " s), or a quiet, healthy watch would turn health NOT_SERVING before it is checked"));
+  }
+  if (k.sweep_interval.count() > 0 && k.sweep_grace < k.sweep_interval) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        SourceOf(sources, "k8s-sweep-grace-secs"), ": the sweep grace (",
+        k.sweep_grace.count() / 1000, " s) is below the sweep interval (",
+        SourceOf(sources, "k8s-sweep-interval-secs"), ", ", k.sweep_interval.count() / 1000,
+        " s)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckListen(const Sources& sources, const std::string& flag,
@@ -421,6 +464,9 @@ absl::Status Finish(ServerConfig* config, const Environment& env, const Sources&
   }
   if (!config->tls.client_ca_file.empty() && config->tls.cert_file.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca-file needs --tls-cert-file/--tls-key-file");
+  }
+  if (absl::Status s = CheckKubernetesTimers(sources, config->store.kubernetes); !s.ok()) {
+    return s;
   }
   if (config->http2_stream_window_bytes > 0 && config->http2_stream_window_bytes < 65535) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -554,7 +600,11 @@ std::string DescribeConfig(const ServerConfig& c) {
     const auto& k = c.store.kubernetes;
     absl::StrAppend(&out, " k8s_api=", k.api_url.empty() ? "(in-cluster)" : k.api_url,
                     " namespace=", k.namespace_name.empty() ? "(service account)" : k.namespace_name,
-                    k.insecure_skip_tls_verify ? " tls_verify=OFF" : "");
+                    k.insecure_skip_tls_verify ? " tls_verify=OFF" : "",
+                    " k8s_watchdog=", k.watch_idle_timeout.count() / 1000,
+                    "s k8s_max_staleness=", k.max_staleness.count() / 1000,
+                    "s k8s_sweep_interval=", k.sweep_interval.count() / 1000,
+                    "s k8s_sweep_grace=", k.sweep_grace.count() / 1000, "s");
   }
   return out;
 }

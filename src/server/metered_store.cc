@@ -8,7 +8,7 @@ namespace mx::server {
 namespace {
 
 constexpr const char* kOpNames[] = {"NowMs", "CheckHealth",  "Upsert", "Get",
-                                    "List",  "UpdateStatus", "Remove"};
+                                    "List",  "UpdateStatus", "Remove", "RemoveSource"};
 
 template <typename T>
 const absl::Status& StatusOf(const absl::StatusOr<T>& v) {
@@ -74,6 +74,10 @@ absl::StatusOr<store::WorkerState> MeteredStore::UpdateStatus(const store::Worke
 absl::Status MeteredStore::Remove(const store::WorkerKey& key,
                                   const std::optional<store::WorkerState>& expected) {
   return Measure(kRemove, [&] { return inner_->Remove(key, expected); });
+}
+
+absl::StatusOr<uint32_t> MeteredStore::RemoveSource(const std::string& source_id) {
+  return Measure(kRemoveSource, [&] { return inner_->RemoveSource(source_id); });
 }
 
 }  // namespace mx::server

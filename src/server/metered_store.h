@@ -29,9 +29,11 @@ class MeteredStore final : public store::Store {
                                                   const store::StatusUpdate& update) override;
   absl::Status Remove(const store::WorkerKey& key,
                       const std::optional<store::WorkerState>& expected) override;
+  absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) override;
 
  private:
-  enum Op { kNowMs, kCheckHealth, kUpsert, kGet, kList, kUpdateStatus, kRemove, kOpCount };
+  enum Op { kNowMs, kCheckHealth, kUpsert, kGet, kList, kUpdateStatus, kRemove, kRemoveSource,
+            kOpCount };
 
   // Times `call` and records its outcome under `op`.
   template <typename Call>

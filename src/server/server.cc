@@ -203,6 +203,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   server->grpc_service_ = std::make_unique<P2pGrpcService>(
       server->service_.get(), server->pool_.get(), blocking, authenticate,
       server->budget_.get(), config.auth.tokenreview, server->cache_pool_.get());
+  server->admin_ =
+      std::make_unique<AdminService>(server->store_.get(), server->pool_.get(), authenticate);
   // The configured backend decides (tests wrap stores in decorators).
   auto refit = RefitHost::ForBackend(config.store.backend, config.store,
                                      {config.refit_retention.count() * 1000},
@@ -250,6 +252,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->grpc_service_.get());
   builder.RegisterService(server->discovery_.get());
+  builder.RegisterService(server->admin_.get());
   if (server->refit_) {
     builder.RegisterService(server->refit_->grpc_service());
     builder.RegisterService(server->refit_->inspect_service());
@@ -379,6 +382,7 @@ void Server::LeakForAbandonedThreads() {
   (void)cache_pool_.release();
   (void)reaper_.release();
   (void)grpc_service_.release();
+  (void)admin_.release();
   (void)service_.release();
   (void)store_.release();
   (void)metrics_.release();

@@ -11,6 +11,7 @@
 #include "auth/token_file.h"
 #include "auth/token_review.h"
 #include "metrics/registry.h"
+#include "server/admin_service.h"
 #include "server/config.h"
 #include "server/health_monitor.h"
 #include "server/http_endpoint.h"
@@ -84,6 +85,7 @@ class Server {
   std::unique_ptr<ThreadPool> cache_pool_;  // cache-answered reads (Store::ListIsCached)
   std::unique_ptr<P2pGrpcService> grpc_service_;
   std::unique_ptr<RefitHost> refit_;  // null when the store has no refit backend
+  std::unique_ptr<AdminService> admin_;  // mxd.admin.v1
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<Reaper> reaper_;

@@ -39,6 +39,9 @@ class ForwardingStore : public Store {
   absl::Status Remove(const WorkerKey& key, const std::optional<WorkerState>& expected) override {
     return target_->Remove(key, expected);
   }
+  absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) override {
+    return target_->RemoveSource(source_id);
+  }
 
  protected:
   Store* target() const { return target_; }

@@ -97,9 +97,33 @@ class Store {
                                                    const StatusUpdate& update) = 0;
 
   // Deletes the worker. With `expected`, only when its state still equals it
-  // (FailedPrecondition otherwise). NotFound when absent.
+  // (FailedPrecondition otherwise). NotFound when absent. Without `expected`
+  // the record is deleted by its key, never decoded: a record no listing can
+  // show (a poison record) is removed too, with its indexes and chunks.
   virtual absl::Status Remove(const WorkerKey& key,
                               const std::optional<WorkerState>& expected) = 0;
+
+  // Deletes every worker of `source_id`, decodable or not (the admin call
+  // mxd.admin.v1.Admin/RemoveSource). Returns how many worker records went;
+  // NotFound when there were none. Thread-safe. This default suits stores
+  // that can hold no undecodable record (memory): it lists, then removes.
+  virtual absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) {
+    ListQuery query;
+    query.source_id = source_id;
+    auto refs = List(query);
+    if (!refs.ok()) return refs.status();
+    uint32_t removed = 0;
+    for (const WorkerRef& ref : *refs) {
+      absl::Status s = Remove({ref.source_id, ref.worker_id}, std::nullopt);
+      if (s.ok()) {
+        ++removed;
+      } else if (!absl::IsNotFound(s)) {
+        return s;
+      }
+    }
+    if (removed == 0) return absl::NotFoundError("source not found");
+    return removed;
+  }
 };
 
 }  // namespace mx::store

@@ -3,10 +3,13 @@
 #include <dirent.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
+#include "chaos/ledger.h"
 #include "fakes/fake_kube.h"
 #include "redis_server.h"
 #include "store/redis/redis_connection.h"
@@ -90,9 +93,14 @@ class KubernetesBackend final : public Backend {
   }
 
   std::vector<std::string> MxdArgs() const override {
+    // A short watchdog, so a silent watch is cut within the campaign, and a
+    // staleness bound no longer than visibility_lag: a cache that could
+    // miss an acknowledged worker answers UNAVAILABLE instead.
     std::vector<std::string> args = {"--store",          "kubernetes", "--k8s-api-url",
                                      fake_->url(),       "--k8s-token-file", token_file_,
-                                     "--namespace",      ns_};
+                                     "--namespace",      ns_,
+                                     "--k8s-watchdog-secs", std::to_string(kWatchdogS),
+                                     "--k8s-max-staleness-secs", "3"};
     for (auto& f : CommonFlags()) args.push_back(f);
     return args;
   }
@@ -111,11 +119,45 @@ class KubernetesBackend final : public Backend {
                       [] {}});
     faults.push_back({"api hang (SIGSTOP) 3 s", [this] { kill(pid_, SIGSTOP); },
                       milliseconds(3000), [this] { kill(pid_, SIGCONT); }});
+    faults.push_back({"silent watches ~7 s", [this, replicas] { SilentWatches(*replicas); },
+                      milliseconds(4000), set({{"silent_watches", false}})});
     AddReplicaFaults(replicas, &faults);
     return faults;
   }
 
  private:
+  static constexpr int kWatchdogS = 2;
+
+  // Every watch from now on answers and then says nothing (a peer gone
+  // without a FIN); the open ones are cut so the replicas re-watch into
+  // that. Measures how long a change made through the first replica takes
+  // to reach the last one's cache, which only the watchdog (cut, relist)
+  // can bring about now.
+  void SilentWatches(const std::vector<std::unique_ptr<Replica>>& replicas) {
+    fake_->Faults({{"silent_watches", true}});
+    fake_->Faults({{"drop_watches", true}});
+    if (replicas.size() < 2) return;
+    const std::string probe = "silent-probe-" + std::to_string(silent_probes_++);
+    const auto start = Clock::now();
+    if (!replicas.front()->Publish(probe, std::chrono::seconds(2))) return;
+    const auto deadline = start + std::chrono::seconds(8 * kWatchdogS);
+    while (Clock::now() < deadline) {
+      auto listed = replicas.back()->ListReady(std::chrono::seconds(2));
+      if (listed && listed->count(probe) > 0) {
+        std::printf("kubernetes silent watch: a change via %s reached %s after %.0f ms "
+                    "(watchdog %d ms)\n",
+                    replicas.front()->name().c_str(), replicas.back()->name().c_str(),
+                    std::chrono::duration<double, std::milli>(Clock::now() - start).count(),
+                    kWatchdogS * 1000);
+        return;
+      }
+      std::this_thread::sleep_for(milliseconds(20));  // polling interval
+    }
+    std::printf("kubernetes silent watch: the change never reached %s\n",
+                replicas.back()->name().c_str());
+  }
+
+  int silent_probes_ = 0;
   std::unique_ptr<mx::testing::FakeKube> fake_;
   int pid_ = -1;
   std::string ns_;

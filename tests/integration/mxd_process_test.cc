@@ -62,6 +62,7 @@ TEST_F(MxdProcessTest, ReflectionListsAndDescribesTheServiceWithoutProtoFiles) {
   EXPECT_NE(std::find(names.begin(), names.end(), "model_express.p2p.P2pService"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "mxd.discovery.v1.Discovery"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "mxd.admin.v1.Admin"), names.end());
 
   refl::ServerReflectionRequest describe;
   describe.set_file_containing_symbol("model_express.p2p.P2pService");

@@ -145,5 +145,58 @@ TEST_F(RedisPoisonTest, RepublishingTheWorkerOverwritesItsPoisonFields) {
   EXPECT_EQ(store_->CorruptRecordsSkipped(), before);
 }
 
+TEST_F(RedisPoisonTest, RemoveDeletesAGarbageFieldOfAWorkerThatHasNoBookkeeping) {
+  auto good = Publish("org/model", "good-0", SOURCE_STATUS_READY);
+  auto ghost = MakeRecord("org/model", "ghost", 0);  // never published: no w: key
+  Poison(*ghost, redis::kStateField);
+  ASSERT_TRUE(store_->Remove({ghost->source_id, "ghost"}, std::nullopt).ok());
+  const redis::KeySpace keys(options_.key_prefix);
+  auto exists = raw_->Command(
+      {"HEXISTS", keys.Source(redis::EscapeId(ghost->source_id)), "t:ghost"});
+  ASSERT_TRUE(exists.ok()) << exists.status();
+  EXPECT_EQ((*exists)->integer, 0);
+  EXPECT_TRUE(store_->Get({good->source_id, "good-0"}).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Remove({ghost->source_id, "ghost"}, std::nullopt)));
+}
+
+TEST_F(RedisPoisonTest, RemoveSourceDeletesEveryWorkerOfTheSourceReadableOrNot) {
+  auto bad = Publish("org/model", "bad-0", SOURCE_STATUS_READY);
+  auto good = Publish("org/model", "good-0", SOURCE_STATUS_READY);
+  auto other = Publish("org/other", "other-0", SOURCE_STATUS_READY);
+  Poison(*bad, redis::kSummaryField);
+  Poison(*MakeRecord("org/model", "ghost", 0), redis::kStateField);
+  auto removed = store_->RemoveSource(good->source_id);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 3u);  // bad-0, good-0 and the ghost field
+  const redis::KeySpace keys(options_.key_prefix);
+  const std::string src = redis::EscapeId(good->source_id);
+  auto exists = raw_->Command({"EXISTS", keys.Source(src), keys.Worker(src, "bad-0"),
+                               keys.Record(src, "bad-0")});
+  ASSERT_TRUE(exists.ok()) << exists.status();
+  EXPECT_EQ((*exists)->integer, 0);
+  auto indexed = raw_->Command({"SISMEMBER", keys.Sources(), src});
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_EQ((*indexed)->integer, 0);
+  auto refs = store_->List({});
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].worker_id, "other-0");
+}
+
+TEST_F(RedisPoisonTest, RemoveSourceDeletesASourceKeyOfTheWrongType) {
+  const redis::KeySpace keys(options_.key_prefix);
+  ASSERT_TRUE(raw_->Command({"SADD", keys.Sources(), "wrongtype"}).ok());
+  ASSERT_TRUE(raw_->Command({"SET", keys.Source("wrongtype"), "a string"}).ok());
+  auto removed = store_->RemoveSource("wrongtype");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 1u);
+  auto exists = raw_->Command({"EXISTS", keys.Source("wrongtype")});
+  ASSERT_TRUE(exists.ok());
+  EXPECT_EQ((*exists)->integer, 0);
+  const uint64_t before = store_->CorruptRecordsSkipped();
+  ASSERT_TRUE(store_->List({}).ok());
+  EXPECT_EQ(store_->CorruptRecordsSkipped(), before);  // nothing left to skip
+}
+
 }  // namespace
 }  // namespace mx::store::testing

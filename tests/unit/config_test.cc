@@ -82,6 +82,56 @@ TEST(ConfigTest, InvalidValuesAreErrorsThatNameTheirSource) {
             std::string::npos);
 }
 
+TEST(ConfigTest, KubernetesFreshnessAndSweeperFlagsSetTheStoreOptions) {
+  auto defaults = ParseConfig({}, {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->store.kubernetes.watch_idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(defaults->store.kubernetes.max_staleness, std::chrono::seconds(90));
+  EXPECT_EQ(defaults->store.kubernetes.sweep_interval, std::chrono::seconds(300));
+  EXPECT_EQ(defaults->store.kubernetes.sweep_grace, std::chrono::seconds(600));
+  auto config = ParseConfig({"--store=kubernetes", "--k8s-watchdog-secs=5",
+                             "--k8s-max-staleness-secs", "12", "--k8s-sweep-interval-secs=30"},
+                            {{"MX_K8S_SWEEP_GRACE_SECS", "45"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto& k = config->store.kubernetes;
+  EXPECT_EQ(k.watch_idle_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(k.max_staleness, std::chrono::seconds(12));
+  EXPECT_EQ(k.sweep_interval, std::chrono::seconds(30));
+  EXPECT_EQ(k.sweep_grace, std::chrono::seconds(45));
+  EXPECT_NE(DescribeConfig(*config).find("k8s_watchdog=5s"), std::string::npos);
+  auto off = ParseConfig({"--k8s-sweep-interval-secs=0", "--k8s-sweep-grace-secs=1"}, {});
+  ASSERT_TRUE(off.ok()) << off.status();  // no sweeper: the grace is not compared
+  EXPECT_EQ(off->store.kubernetes.sweep_interval.count(), 0);
+}
+
+TEST(ConfigTest, NonsensicalKubernetesTimersAreRefusedNamingTheFlag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--k8s-watchdog-secs=0"}, "--k8s-watchdog-secs"},
+      {{"--k8s-max-staleness-secs=0"}, "--k8s-max-staleness-secs"},
+      {{"--k8s-sweep-grace-secs=0"}, "--k8s-sweep-grace-secs"},
+      {{"--k8s-sweep-interval-secs=-1"}, "--k8s-sweep-interval-secs"},
+      {{"--k8s-watchdog-secs=soon"}, "--k8s-watchdog-secs"},
+      // The staleness bound must exceed the watchdog window...
+      {{"--k8s-watchdog-secs=30", "--k8s-max-staleness-secs=30"}, "--k8s-max-staleness-secs"},
+      {{"--k8s-watchdog-secs=120"}, "--k8s-watchdog-secs"},
+      // ...and the sweep grace must not be below the sweep interval.
+      {{"--k8s-sweep-interval-secs=900"}, "--k8s-sweep-interval-secs"},
+      {{"--k8s-sweep-grace-secs=10", "--k8s-sweep-interval-secs=60"}, "--k8s-sweep-grace-secs"},
+  };
+  for (const auto& [args, mention] : bad) {
+    auto config = ParseConfig(args, {});
+    ASSERT_FALSE(config.ok()) << args[0];
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(config.status().message()).find(mention), std::string::npos)
+        << config.status();
+  }
+  auto from_env = ParseConfig({}, {{"MX_K8S_SWEEP_GRACE_SECS", "100"}});
+  ASSERT_FALSE(from_env.ok());
+  EXPECT_NE(std::string(from_env.status().message()).find("MX_K8S_SWEEP_GRACE_SECS"),
+            std::string::npos)
+      << from_env.status();
+}
+
 TEST(ConfigTest, DescriptionNeverContainsThePassword) {
   auto config = ParseConfig({"--store=redis"}, {{"MX_REDIS_PASSWORD", "hunter2-secret"}});
   ASSERT_TRUE(config.ok()) << config.status();

@@ -134,6 +134,24 @@ TEST_P(StoreContractTest, CompareAndSetLosesToAFresherWrite) {
   EXPECT_EQ(won->status, SOURCE_STATUS_STALE);
 }
 
+TEST_P(StoreContractTest, RemoveSourceRemovesEveryWorkerOfThatSourceAndNoOther) {
+  auto a0 = MakeRecord("m/a", "w0", 0);
+  auto a1 = MakeRecord("m/a", "w1", 1);
+  auto b0 = MakeRecord("m/b", "w0", 0);
+  for (const auto& r : {a0, a1, b0}) ASSERT_TRUE(store_->Upsert(r, {}).ok());
+  auto removed = store_->RemoveSource(a0->source_id);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_EQ(store_->Get(KeyOf(*a0)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get(KeyOf(*a1)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Get(KeyOf(*b0)).ok());
+  auto left = store_->List({});
+  ASSERT_TRUE(left.ok()) << left.status();
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].source_id, b0->source_id);
+  EXPECT_EQ(store_->RemoveSource(a0->source_id).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(StoreContractTest, RemoveHonoursTheExpectedState) {
   auto record = MakeRecord("m/a", "w0", 0);
   auto state = store_->Upsert(record, {});

@@ -36,6 +36,18 @@ class NotifyingStore final : public store::ForwardingStore {
     if (result.ok()) changed_(key);
     return result;
   }
+  // The inner store removes undecodable workers too, but watchers can only
+  // know the ones a listing shows: those are listed first and announced.
+  absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) override {
+    store::ListQuery query;
+    query.source_id = source_id;
+    auto known = target()->List(query);
+    auto result = target()->RemoveSource(source_id);
+    if (known.ok()) {
+      for (const store::WorkerRef& ref : *known) changed_({ref.source_id, ref.worker_id});
+    }
+    return result;
+  }
 
  private:
   const std::function<void(const store::WorkerKey&)> changed_;

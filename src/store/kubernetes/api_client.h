@@ -94,6 +94,16 @@ class ApiClient {
                                       const nlohmann::json* body, std::string_view content_type,
                                       const RequestInfo& info, CallTrace* trace = nullptr);
 
+  // Every item of the list at `collection` (a path without a query, e.g.
+  // "/api/v1/namespaces/ns/configmaps") that matches `label_selector`,
+  // fetched `page_size` items per request by following metadata.continue;
+  // an expired continue token (410) starts over, at most 3 times. Errors
+  // of any page are returned as Call maps them; a page that is not a list
+  // object is Unavailable.
+  absl::StatusOr<std::vector<nlohmann::json>> ListAll(const std::string& collection,
+                                                      std::string_view label_selector,
+                                                      int page_size, const RequestInfo& info);
+
   // Streams a watch (`path` must carry watch=1). Calls on_event for every
   // event line in order (a line that is not JSON arrives as a discarded
   // json value); on_event returning false ends the watch. Returns OK when

@@ -12,14 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Meta(const json& object, const char* key) {
-  if (!object.is_object()) return "";
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  auto it = meta->find(key);
-  return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::string Label(const json& object, const char* key) {
   if (!object.is_object()) return "";
   auto meta = object.find("metadata");
@@ -42,7 +34,7 @@ struct Generation {
 }  // namespace
 
 std::optional<absl::Time> CreationTime(const json& object) {
-  std::string text = Meta(object, "creationTimestamp");
+  std::string text = MetadataField(object, "creationTimestamp");
   if (text.empty() || text.back() != 'Z') return std::nullopt;
   text.pop_back();
   absl::Time t;
@@ -94,28 +86,8 @@ void ChunkSweeper::Loop() {
 absl::StatusOr<std::vector<json>> ChunkSweeper::ListRole(const char* role) {
   const std::string selector =
       absl::StrCat(kManagedByKey, "=", kManagedByValue, ",", kRoleKey, "=", role);
-  const RequestInfo info{"list", "configmaps", namespace_name_, ""};
-  std::vector<json> out;
-  std::string cont;
-  do {
-    std::string path = absl::StrCat("/api/v1/namespaces/", namespace_name_,
-                                    "/configmaps?limit=500&labelSelector=", UrlEncode(selector));
-    if (!cont.empty()) absl::StrAppend(&path, "&continue=", UrlEncode(cont));
-    auto page = client_->Call("GET", path, nullptr, "", info);
-    if (!page.ok()) return page.status();
-    if (!page->is_object()) return absl::UnavailableError("list answer is not a ConfigMapList");
-    auto items = page->find("items");
-    if (items != page->end() && items->is_array()) {
-      for (auto& item : *items) out.push_back(std::move(item));
-    }
-    cont.clear();
-    auto meta = page->find("metadata");
-    if (meta != page->end() && meta->is_object()) {
-      auto it = meta->find("continue");
-      if (it != meta->end() && it->is_string()) cont = it->get<std::string>();
-    }
-  } while (!cont.empty());
-  return out;
+  return client_->ListAll(absl::StrCat("/api/v1/namespaces/", namespace_name_, "/configmaps"),
+                          selector, 500, {"list", "configmaps", namespace_name_, ""});
 }
 
 bool ChunkSweeper::Delete(const std::string& name, const std::string& uid,
@@ -145,7 +117,7 @@ absl::StatusOr<int> ChunkSweeper::SweepOnce() {
   std::map<std::pair<std::string, std::string>, Generation> generations;
   for (const json& chunk : *chunks) {
     Generation& g = generations[{Label(chunk, kHeadKey), Label(chunk, kGenerationKey)}];
-    g.chunks.push_back({Meta(chunk, "name"), Meta(chunk, "uid"), ""});
+    g.chunks.push_back({MetadataField(chunk, "name"), MetadataField(chunk, "uid"), ""});
     g.newest = std::max(g.newest, now - age(chunk));
   }
   int deleted = 0;
@@ -169,7 +141,8 @@ absl::StatusOr<int> ChunkSweeper::SweepOnce() {
     if (age(head) < grace_) continue;
     // The resourceVersion precondition: a publisher that switched it on
     // meanwhile wins.
-    deleted += Delete(Meta(head, "name"), Meta(head, "uid"), Meta(head, "resourceVersion"));
+    deleted += Delete(MetadataField(head, "name"), MetadataField(head, "uid"),
+                      MetadataField(head, "resourceVersion"));
   }
   return deleted;
 }

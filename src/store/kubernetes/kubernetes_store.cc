@@ -202,27 +202,9 @@ absl::StatusOr<std::string> KubernetesStore::ReadTable(const HeadInfo& head) {
   if (!head.chunks) return absl::DataLossError("worker head has no table");
   const std::string selector = absl::StrCat(kHeadKey, "=", head.name, ",", kGenerationKey, "=",
                                             head.chunks->generation);
-  std::vector<json> chunks;
-  std::string cont;
-  do {
-    std::string path = absl::StrCat(Path(), "?labelSelector=", UrlEncode(selector),
-                                    "&limit=8");
-    if (!cont.empty()) absl::StrAppend(&path, "&continue=", UrlEncode(cont));
-    auto page = client_->Call("GET", path, nullptr, "", Info("list"));
-    if (!page.ok()) return page.status();
-    if (!page->is_object()) return absl::UnavailableError("chunk list is not a ConfigMapList");
-    auto items = page->find("items");
-    if (items != page->end() && items->is_array()) {
-      for (auto& item : *items) chunks.push_back(std::move(item));
-    }
-    cont.clear();
-    auto meta = page->find("metadata");
-    if (meta != page->end() && meta->is_object()) {
-      auto it = meta->find("continue");
-      if (it != meta->end() && it->is_string()) cont = it->get<std::string>();
-    }
-  } while (!cont.empty());
-  return JoinChunks(chunks, *head.chunks);
+  auto chunks = client_->ListAll(Path(), selector, 8, Info("list"));
+  if (!chunks.ok()) return chunks.status();
+  return JoinChunks(*chunks, *head.chunks);
 }
 
 absl::StatusOr<WorkerState> KubernetesStore::Upsert(std::shared_ptr<const WorkerRecord> record,
@@ -411,6 +393,13 @@ absl::Status KubernetesStore::Remove(const WorkerKey& key,
   for (int attempt = 0; attempt < options_.conflict_retries; ++attempt) {
     if (attempt > 1) Backoff(attempt);
     auto current = CurrentHead(name, attempt == 0);
+    if (!current.ok() && !expected && absl::IsDataLoss(current.status())) {
+      // A head that does not decode (HeadName is a hash of the key, so the
+      // name alone says it is this worker's): delete it without reading it.
+      absl::Status removed = RemoveUndecodable(name);
+      if (Retryable(removed)) continue;
+      return removed;
+    }
     if (!current.ok()) return current.status();
     const bool cached = current->from_cache;
     const std::optional<HeadInfo>& head = current->head;

@@ -37,6 +37,11 @@ class KubernetesStore final : public Store, public ChangeFeed {
   std::string_view backend() const override { return "kubernetes"; }
   bool MayBlock() const override { return true; }
   bool ListIsCached() const override { return true; }  // List reads the watch cache
+  // Distinct undecodable head ConfigMaps the cache skipped (once per name,
+  // not per listing: the cache decodes each object once).
+  uint64_t CorruptRecordsSkipped() const override {
+    return static_cast<uint64_t>(cache_.corrupt_records());
+  }
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override { return cache_.Health(); }
   // Changes come from the watch the head cache holds.
@@ -54,6 +59,9 @@ class KubernetesStore final : public Store, public ChangeFeed {
                                            const StatusUpdate& update) override;
   absl::Status Remove(const WorkerKey& key,
                       const std::optional<WorkerState>& expected) override;
+  // Deletes every head labelled with the source (decodable or not) and
+  // their chunks (kubernetes_remove.cc).
+  absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) override;
 
   // Head ConfigMaps the cache found undecodable (skipped; for metrics).
   int64_t corrupt_records() const { return cache_.corrupt_records(); }
@@ -85,6 +93,16 @@ class KubernetesStore final : public Store, public ChangeFeed {
   // After an ambiguous write: the head as it is now (nullopt: absent).
   absl::StatusOr<std::optional<HeadInfo>> ReadBack(const std::string& name);
   absl::StatusOr<std::string> ReadTable(const HeadInfo& head);
+  // Admin removal without decoding (kubernetes_remove.cc): deletes head
+  // ConfigMap `object` (by name, uid and resourceVersion preconditions),
+  // then every chunk labelled with its name. NotFound when already gone;
+  // Aborted when it changed meanwhile.
+  absl::Status DeleteHeadObject(const nlohmann::json& object);
+  // Every chunk ConfigMap labelled as belonging to head `name`, any
+  // generation (best effort: the sweeper takes what this leaves).
+  void DeleteAllChunks(const std::string& name);
+  // Remove() of a head that does not decode: re-read it raw and delete it.
+  absl::Status RemoveUndecodable(const std::string& name);
   void Backoff(int attempt);
 
   const KubernetesOptions options_;

@@ -73,6 +73,14 @@ SourceStatus ParseStatus(const std::string& label) {
 
 }  // namespace
 
+std::string MetadataField(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "";
+  auto it = meta->find(key);
+  return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 absl::StatusOr<HeadInfo> DecodeHead(const json& object) {
   // Anything may come back from the API server: json::value() throws on a
   // non-object or a non-string, so every field is type-checked here.

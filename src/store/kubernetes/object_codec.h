@@ -68,6 +68,10 @@ struct HeadInfo {
 
 absl::StatusOr<HeadInfo> DecodeHead(const nlohmann::json& object);
 
+// metadata.<key> of any object when it is a string, else "" (never throws):
+// enough to name, and delete, an object that does not decode.
+std::string MetadataField(const nlohmann::json& object, const char* key);
+
 struct HeadSpec {
   std::string name;
   std::string resource_version;  // empty on create

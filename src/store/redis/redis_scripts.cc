@@ -64,18 +64,27 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 's', ARGV[8], 'w', ARGV
 return {'ok', state}
 )lua";
 
+// Without an expected state (ARGV[3] empty) nothing is decoded or
+// required: fields of a worker whose bookkeeping key is missing (a planted
+// or half-written record) are deleted too, and a source key that is not a
+// hash is left to RemoveSource.
 constexpr absl::string_view kRemove = R"lua(
 local model_key = redis.call('HGET', KEYS[1], 'model_key')
-if not model_key then return {'notfound'} end
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[3], 't:' .. ARGV[2]) ~= ARGV[3] then
+if not model_key and ARGV[3] ~= '' then return {'notfound'} end
+local is_hash = redis.call('TYPE', KEYS[3]).ok == 'hash'
+if ARGV[3] ~= '' and (not is_hash or redis.call('HGET', KEYS[3], 't:' .. ARGV[2]) ~= ARGV[3]) then
   return {'changed'}
 end
-if redis.call('HINCRBY', model_key, ARGV[1], -1) <= 0 then
+local gone = redis.call('DEL', KEYS[1], KEYS[2])
+if model_key and redis.call('HINCRBY', model_key, ARGV[1], -1) <= 0 then
   redis.call('HDEL', model_key, ARGV[1])
 end
-redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HDEL', KEYS[3], 'm:' .. ARGV[2], 't:' .. ARGV[2])
-if redis.call('HLEN', KEYS[3]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
+if is_hash then
+  gone = gone + redis.call('HDEL', KEYS[3], 'm:' .. ARGV[2], 't:' .. ARGV[2])
+  if redis.call('HLEN', KEYS[3]) == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
+end
+if gone == 0 then return {'notfound'} end
+-- The change log (discovery) hears of the removal in the same step.
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 's', ARGV[1], 'w', ARGV[2])
 return {'ok'}
 )lua";

@@ -251,6 +251,57 @@ class RedisStore final : public Store, public ChangeFeed {
     return OutcomeStatus(*outcome);
   }
 
+  // Reads only field names, never values: every worker named in the
+  // source's hash goes, readable or not. A source key that is not a hash at
+  // all (a poison key) is deleted whole and counts as one record.
+  absl::StatusOr<uint32_t> RemoveSource(const std::string& source_id) override {
+    const std::string src = EscapeId(source_id);
+    const std::string source_key = keys_.Source(src);
+    auto type = Run({"TYPE", source_key});
+    if (!type.ok()) return type.status();
+    if (!IsString(type->get())) return Malformed("TYPE");
+    const std::string kind(Str(type->get()));
+    uint32_t removed = 0;
+    if (kind == "hash") {
+      auto fields = Run({"HKEYS", source_key});
+      if (!fields.ok()) return fields.status();
+      const redisReply* r = fields->get();
+      if (r->type != REDIS_REPLY_ARRAY) return Malformed("HKEYS");
+      std::vector<std::string> workers;
+      for (size_t i = 0; i < r->elements; ++i) {
+        const absl::string_view field = Str(r->element[i]);
+        for (absl::string_view prefix : {redis::kSummaryField, redis::kStateField}) {
+          if (absl::StartsWith(field, prefix)) {
+            workers.emplace_back(field.substr(prefix.size()));
+          }
+        }
+      }
+      std::sort(workers.begin(), workers.end());
+      workers.erase(std::unique(workers.begin(), workers.end()), workers.end());
+      for (const std::string& worker_id : workers) {
+        absl::Status s = Remove({source_id, worker_id}, std::nullopt);
+        if (s.ok()) {
+          ++removed;
+        } else if (!absl::IsNotFound(s)) {
+          return s;
+        }
+      }
+    } else if (kind != "none") {
+      auto gone = Run({"DEL", source_key});
+      if (!gone.ok()) return gone.status();
+      ++removed;
+    }
+    // The index entry goes with the last worker; also when only it was left
+    // (checked in one step: a publish meanwhile keeps its entry).
+    auto unindexed = Run({"EVAL",
+                          "if redis.call('EXISTS', KEYS[1]) == 0 then "
+                          "return redis.call('SREM', KEYS[2], ARGV[1]) end return 0",
+                          "2", source_key, keys_.Sources(), src});
+    if (!unindexed.ok()) return unindexed.status();
+    if (removed == 0) return absl::NotFoundError("source not found");
+    return removed;
+  }
+
  private:
   // Sources read per round trip when listing many.
   static constexpr size_t kSourcesPerRoundTrip = 512;
