@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "store/kubernetes/refit_kubernetes_store_impl.h"
 #include "store/refit_ids.h"
+#include "store/refit_records.h"
 
 namespace mx::store::kube {
 namespace {
@@ -39,14 +40,8 @@ RefitVersionObject NewVersion(const std::string& uid,
                               const refit_pb::CreateWeightVersionRequest& request,
                               int64_t created_ms) {
   RefitVersionObject v;
+  v.record = NewWeightVersion(request, uid);
   refit_pb::WeightVersion& record = v.record;
-  record.set_uid(uid);
-  record.set_model_name(request.model_name());
-  if (request.has_version_number()) record.set_version_number(request.version_number());
-  record.set_idempotency_key(request.idempotency_key());
-  record.set_payload_format(request.payload_format());
-  if (request.has_base_version_id()) record.set_base_version_id(request.base_version_id());
-  *record.mutable_expected_source_slots() = request.expected_source_slots();
   record.set_layout_signature("");
   record.set_state(refit_pb::WEIGHT_VERSION_STATE_STAGING);
   record.set_created_at_unix_ms(static_cast<uint64_t>(created_ms));

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "store/redis/redis_pool.h"
 #include "store/redis/redis_primary.h"
+#include "store/refit_records.h"
 #include "store/redis/refit_redis_scripts.h"
 #include "store/redis/replica_wait.h"
 #include "store/refit_ids.h"
@@ -100,14 +101,7 @@ class RefitRedisStore final : public RefitStore {
     const bool xor_delta = request.payload_format() == refit_pb::WEIGHT_PAYLOAD_FORMAT_XOR_DELTA;
     for (int attempt = 0; attempt < kMaxUidAttempts; ++attempt) {
       const std::string uid = RandomRefitUid();
-      refit_pb::WeightVersion record;
-      record.set_uid(uid);
-      record.set_model_name(request.model_name());
-      if (request.has_version_number()) record.set_version_number(request.version_number());
-      record.set_idempotency_key(request.idempotency_key());
-      record.set_payload_format(request.payload_format());
-      if (request.has_base_version_id()) record.set_base_version_id(request.base_version_id());
-      *record.mutable_expected_source_slots() = request.expected_source_slots();
+      const refit_pb::WeightVersion record = NewWeightVersion(request, uid);
       std::vector<std::string> args = {uid, Bytes(record), request.model_name(),
                                        xor_delta ? "1" : "0", fingerprint, base_ + "v:"};
       args.insert(args.end(), request.expected_source_slots().begin(),
