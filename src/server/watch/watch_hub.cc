@@ -82,6 +82,7 @@ void WatchHub::Stop() {
 void WatchHub::OnChange(const store::WorkerKey& key) {
   absl::MutexLock lock(&mu_);
   pending_.emplace(key.source_id, key.worker_id);
+  ++changes_announced_;
 }
 
 size_t WatchHub::watchers() const {
@@ -114,6 +115,7 @@ void WatchHub::Run() {
   for (;;) {
     std::set<std::pair<std::string, std::string>> keys;
     bool sync = false;
+    uint64_t announced = 0;
     {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -122,6 +124,7 @@ void WatchHub::Run() {
       mu_.AwaitWithTimeout(absl::Condition(&work), absl::FromChrono(options_.tick));
       if (stopping_) return;
       keys.swap(pending_);
+      announced = changes_announced_;
       auto now = Clock::now();
       if (lost_) {
         lost_ = false;
@@ -147,6 +150,7 @@ void WatchHub::Run() {
       if (auto now = store_->NowMs(); now.ok()) store_now = *now;
     }
     absl::MutexLock lock(&mu_);
+    changes_applied_ = std::max(changes_applied_, announced);
     if (store_now) clock_offset_ms_ = *store_now - store::SystemClockMs();
     ExpireLocked(StoreNowMs());
     if (Clock::now() >= next_progress) {
@@ -309,6 +313,13 @@ absl::Status WatchHub::Subscribe(Subscriber* subscriber, const disc::WatchSource
   filter.ready_only = filter.query.status == model_express::p2p::SOURCE_STATUS_READY;
 
   absl::MutexLock lock(&mu_);
+  // Read your writes: what this replica acknowledged before the watch began
+  // is in its snapshot (bounded: a hub stuck on the store lets it go on).
+  const uint64_t announced = changes_announced_;
+  auto caught_up = [this, announced]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || changes_applied_ >= announced;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&caught_up), absl::Seconds(1));
   if (stopping_) return absl::UnavailableError("server is shutting down");
   if (!synced_) return absl::UnavailableError("no current view of the store yet; retry");
   std::vector<disc::SourceEvent> events;

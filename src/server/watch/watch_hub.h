@@ -135,6 +135,11 @@ class WatchHub final : private store::ChangeListener {
   bool lost_ ABSL_GUARDED_BY(mu_) = false;  // the feed missed changes: list now
   int64_t clock_offset_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::pair<std::string, std::string>> pending_ ABSL_GUARDED_BY(mu_);
+  // This replica's writes announced (OnChange) and those applied to view_:
+  // a watch waits for what was announced before it, so it sees its own
+  // replica's acknowledged writes in its snapshot.
+  uint64_t changes_announced_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t changes_applied_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Entry> view_ ABSL_GUARDED_BY(mu_);  // by source_id '\0' worker_id
   std::deque<Change> log_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
