@@ -72,9 +72,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (!queue_.empty()) queue_.pop_front();
-    if (!ok) {
-      EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-      return;
+    // A broken stream ends here; so does one already ending (a cancel that
+    // came while this write was in flight waited for it): EndLocked would
+    // return at once then, and without Finish the call never ends, so
+    // server shutdown would wait for it forever.
+    if (!ok && !ending_) {
+      ending_ = true;
+      final_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
     }
     if (ending_) {
       FinishOnceLocked();
