@@ -137,13 +137,16 @@ class Fleet {
     return absl::OkStatus();
   }
 
+  // One open-loop run: every worker heart-beats once per heartbeat_seconds
+  // (in turn, evenly spread), filtered listings, big publishes.
   FleetRow Measure(const std::string& config, const std::vector<int>& pids) {
     const int n = static_cast<int>(heartbeats_.size());
+    const double heartbeat_rate = n / o_.heartbeat_seconds;
     const int64_t cursor = cursor_;
     OpenLoopSpec spec;
     spec.seconds = o_.seconds;
     spec.warmup_seconds = o_.warmup_seconds;
-    spec.streams.push_back({"UpdateStatus (heartbeat)", kUpdate, n / o_.heartbeat_seconds,
+    spec.streams.push_back({"UpdateStatus (heartbeat)", kUpdate, heartbeat_rate,
                             [this, n, cursor](int64_t k) {
                               return Bytes(heartbeats_[static_cast<size_t>((cursor + k) % n)]);
                             }});
@@ -166,8 +169,7 @@ class Fleet {
       row.rss_mib.push_back(static_cast<double>(RssBytes(pids[i])) / (1 << 20));
     }
     // The next run goes on with the workers this one did not reach.
-    cursor_ = (cursor + static_cast<int64_t>(n / o_.heartbeat_seconds *
-                                             (o_.warmup_seconds + o_.seconds))) % n;
+    cursor_ = (cursor + static_cast<int64_t>(heartbeat_rate * (o_.warmup_seconds + o_.seconds))) % n;
     return row;
   }
 
@@ -191,12 +193,19 @@ bool Passes(const FleetRow& row, double p99_ms) {
 
 }  // namespace
 
-absl::Status RunFleetConfig(const FleetOptions& options, const std::string& config, bool redis,
-                            int replicas, const std::vector<int>& knee, FleetReport* report) {
+absl::StatusOr<bool> RunFleetConfig(const FleetOptions& options, const std::string& config,
+                                    bool redis, int replicas, FleetReport* report) {
   std::unique_ptr<testing::RedisServer> redis_server;
   std::vector<std::string> args = {"--reflection=false"};
   if (redis) {
+    // Redis inherits this thread's cpus: its own core while it starts.
+    cpu_set_t mine, redis_cpu;
+    sched_getaffinity(0, sizeof(mine), &mine);
+    CPU_ZERO(&redis_cpu);
+    CPU_SET(options.redis_cpu >= 0 ? options.redis_cpu : options.client_cpus.front(), &redis_cpu);
+    sched_setaffinity(0, sizeof(redis_cpu), &redis_cpu);
     auto started = testing::RedisServer::Start();
+    sched_setaffinity(0, sizeof(mine), &mine);
     if (!started.ok()) return started.status();
     redis_server = *std::move(started);
     args.insert(args.end(), {"--store", "redis", "--redis-url",
@@ -228,43 +237,51 @@ absl::Status RunFleetConfig(const FleetOptions& options, const std::string& conf
 
   Fleet fleet(options, channels);
   std::fprintf(stderr, "== %s: publishing %d fleet workers\n", config.c_str(), options.workers);
+  const auto setup_start = std::chrono::steady_clock::now();
   absl::Status status = fleet.Grow(options.workers);
+  const double setup_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
+  report->Note(absl::StrCat(config, ": published the ", options.workers,
+                            " fleet workers (closed loop, 32 in flight) in ",
+                            static_cast<int>(setup_seconds + 0.5), " s = ",
+                            static_cast<int>(options.workers / setup_seconds), " publishes/s"));
   if (status.ok()) status = fleet.PreparePublishes();
   if (status.ok()) status = fleet.Check();
   if (!status.ok()) return status;
-  std::fprintf(stderr, "== %s: measuring %d workers\n", config.c_str(), options.workers);
   FleetRow row = fleet.Measure(config, pids);
-  bool passed = Passes(row, options.knee_p99_ms);
+  const bool passed = Passes(row, options.knee_p99_ms);
   report->Add(std::move(row));
-  if (!knee.empty()) report->KneeStep(options.workers, passed);
-  for (int workers : knee) {
-    if (!passed) break;
-    if (workers <= options.workers) continue;
-    std::fprintf(stderr, "== %s knee: growing to %d workers\n", config.c_str(), workers);
-    status = fleet.Grow(workers);
-    if (status.ok()) status = fleet.Check();
-    if (!status.ok()) return status;
-    row = fleet.Measure(config + " (knee)", pids);
-    passed = Passes(row, options.knee_p99_ms);
-    report->Add(std::move(row));
-    report->KneeStep(workers, passed);
-  }
   for (auto& mxd : mxds) mxd->Signal(SIGTERM);
   for (auto& mxd : mxds) mxd->Wait(std::chrono::seconds(20));
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);  // mxd logs, kept only when a start failed
-  return absl::OkStatus();
+  return passed;
 }
 
 FleetReport::FleetReport(const FleetOptions& options)
     : options_(options), load_before_(LoadAverage()) {}
 
-void FleetReport::Add(FleetRow row) { rows_.push_back(std::move(row)); }
+void FleetReport::Add(FleetRow row) {
+  for (const OpenLoopResult& r : row.rpcs) {
+    std::fprintf(stderr, "  %s workers=%d %s: %.0f/s of %.0f/s, p50 %.2f ms, p99 %.2f ms, "
+                         "p99.9 %.2f ms, %lld errors%s%s, send lag <= %.1f ms\n",
+                 row.config.c_str(), row.workers, r.name.c_str(), r.achieved_rate,
+                 r.intended_rate, r.PercentileMs(0.5), r.PercentileMs(0.99), r.PercentileMs(0.999),
+                 static_cast<long long>(r.errors), r.errors ? ", first: " : "",
+                 r.first_error.c_str(), r.max_send_lag_ms);
+  }
+  rows_.push_back(std::move(row));
+}
+
+void FleetReport::Note(std::string line) {
+  std::fprintf(stderr, "  %s\n", line.c_str());
+  notes_.push_back(std::move(line));
+}
 
 void FleetReport::KneeStep(int workers, bool passed) {
   knee_searched_ = true;
-  if (passed && first_failed_ == 0) knee_ = std::max(knee_, workers);
-  if (!passed && first_failed_ == 0) first_failed_ = workers;
+  if (passed && (first_failed_ == 0 || workers < first_failed_)) knee_ = std::max(knee_, workers);
+  if (!passed && (first_failed_ == 0 || workers < first_failed_)) first_failed_ = workers;
 }
 
 void FleetReport::Print(FILE* out) const {
@@ -285,13 +302,12 @@ void FleetReport::Print(FILE* out) const {
                    r.achieved_rate, r.PercentileMs(0.5), r.PercentileMs(0.99),
                    r.PercentileMs(0.999), static_cast<long long>(r.errors), r.max_send_lag_ms,
                    i == 0 ? rss.c_str() : "", i == 0 ? cpu.c_str() : "");
-      if (r.errors > 0) std::fprintf(stderr, "%s %s: first error %s\n", row.config.c_str(),
-                                     r.name.c_str(), r.first_error.c_str());
     }
   }
   if (knee_searched_) {
     std::fprintf(out, "\nKnee (memory store, one mxd core; every RPC p99 < %.0f ms, no errors, "
-                      "achieved >= 95%% of intended): ", options_.knee_p99_ms);
+                      "achieved >= 95%% of intended; a fresh mxd per step): ",
+                 options_.knee_p99_ms);
     if (knee_ == 0) {
       std::fprintf(out, "below %d workers\n", first_failed_);
     } else if (first_failed_ == 0) {
@@ -300,10 +316,15 @@ void FleetReport::Print(FILE* out) const {
       std::fprintf(out, "%d workers (%d missed)\n", knee_, first_failed_);
     }
   }
-  std::fprintf(out, "\n%.0f s measured per row after %.0f s warm-up; mxd on cpu %d, load generator "
-                    "and Redis on cpu %d; load average before: %s, after: %s\n",
-               options_.seconds, options_.warmup_seconds, options_.server_cpus.front(),
-               options_.client_cpu, load_before_.c_str(), LoadAverage().c_str());
+  std::string server_cpus, client_cpus;
+  for (int c : options_.server_cpus) absl::StrAppend(&server_cpus, server_cpus.empty() ? "" : ",", c);
+  for (int c : options_.client_cpus) absl::StrAppend(&client_cpus, client_cpus.empty() ? "" : ",", c);
+  std::fprintf(out, "\n%.0f s measured per row after %.0f s warm-up; mxd on cpu %s, load generator "
+                    "on cpu %s, Redis on cpu %d; load average before: %s, after: %s\n",
+               options_.seconds, options_.warmup_seconds, server_cpus.c_str(), client_cpus.c_str(),
+               options_.redis_cpu >= 0 ? options_.redis_cpu : options_.client_cpus.front(),
+               load_before_.c_str(), LoadAverage().c_str());
+  for (const std::string& note : notes_) std::fprintf(out, "- %s\n", note.c_str());
 }
 
 }  // namespace mx::bench

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "open_loop.h"
 
 namespace mx::bench {
@@ -23,14 +23,15 @@ struct FleetOptions {
   double warmup_seconds = 3;
   int channels_per_replica = 4;   // TCP connections to each mxd
   std::vector<int> server_cpus = {0};  // replica r runs on server_cpus[r % size]
-  int client_cpu = 1;             // this program and Redis
+  std::vector<int> client_cpus = {1};  // this program
+  int redis_cpu = -1;                  // redis-server (-1: the first client cpu)
   double knee_p99_ms = 5;
 };
 
 // One measured run: one result per RPC, and each replica's RSS and CPU.
 struct FleetRow {
   std::string config;
-  int workers = 0;
+  int workers = 0;  // stored and heart-beating
   std::vector<OpenLoopResult> rpcs;
   std::vector<double> rss_mib;  // per replica, after the run
   std::vector<double> cpu_pct;  // per replica, of one core, over the run
@@ -39,8 +40,11 @@ struct FleetRow {
 class FleetReport {
  public:
   explicit FleetReport(const FleetOptions& options);
+  // A measured row (also printed to stderr at once).
   void Add(FleetRow row);
-  // Knee search of `config`: `workers` passed (or not) the p99 goal.
+  // A setup step, printed under the table: "published 100000 workers in 95 s".
+  void Note(std::string line);
+  // Knee search: a fleet of `workers` passed (or not) the p99 goal.
   void KneeStep(int workers, bool passed);
   // The markdown table, the knee and the machine's load.
   void Print(FILE* out) const;
@@ -49,18 +53,19 @@ class FleetReport {
   const FleetOptions options_;
   const std::string load_before_;
   std::vector<FleetRow> rows_;
+  std::vector<std::string> notes_;
   int knee_ = 0;           // largest passing fleet
   int first_failed_ = 0;   // smallest failing fleet (0: none failed)
   bool knee_searched_ = false;
 };
 
-// Starts `replicas` mxd processes (memory store, or Redis on a fresh
+// Starts `replicas` fresh mxd processes (memory store, or Redis on a fresh
 // redis-server), publishes options.workers workers plus the publish pool,
-// checks one reply of each RPC, measures one row. When `knee` is not empty,
-// keeps the same server and grows the fleet through the sizes in `knee`
-// larger than options.workers until one run misses the p99 goal.
-absl::Status RunFleetConfig(const FleetOptions& options, const std::string& config, bool redis,
-                            int replicas, const std::vector<int>& knee, FleetReport* report);
+// checks one reply of each RPC, measures one row (added to `report`) and
+// stops them. Returns whether every RPC kept p99 under options.knee_p99_ms
+// with no errors and at least 95% of the intended rate.
+absl::StatusOr<bool> RunFleetConfig(const FleetOptions& options, const std::string& config,
+                                    bool redis, int replicas, FleetReport* report);
 
 }  // namespace mx::bench
 

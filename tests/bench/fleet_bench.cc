@@ -5,11 +5,12 @@
 // the intended send time (open_loop.h). mxd runs pinned to one core, this
 // program to another; Redis (when used) runs beside this program. Prints a
 // markdown table: p50/p99/p99.9 per RPC, achieved vs intended rate, errors,
-// mxd RSS and CPU. Then steps the fleet up on one memory-store mxd to find
-// the knee: the largest fleet whose every RPC keeps p99 under --knee-p99-ms.
+// mxd RSS and CPU. Then finds the knee: the largest fleet (of the --knee
+// sizes, a fresh memory-store mxd each, smallest first, stopping at the
+// first miss) whose every RPC keeps p99 under --knee-p99-ms.
 //
 //   build/bin/mx_fleet_bench [--configs=memory,redis,redis2] [--workers=100000]
-//       [--seconds=15] [--knee=100000,150000,...|none]
+//       [--seconds=15] [--knee=12500,25000,...|none]
 //
 // Binaries: mxd from $MX_TEST_BINARY_DIR (default: this build's bin dir),
 // redis-server from $MX_REDIS_SERVER (default /usr/bin/redis-server).
@@ -17,6 +18,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +33,9 @@ int Usage() {
   std::cerr
       << "usage: mx_fleet_bench [--configs=memory,redis,redis2] [--workers=100000]\n"
          "  [--heartbeat-seconds=30] [--list-rate=100] [--publish-rate=5] [--publish-tensors=3000]\n"
-         "  [--seconds=15] [--warmup=3] [--channels=4] [--server-cpus=0[,2]] [--client-cpu=1]\n"
-         "  [--knee=100000,150000,200000,300000,400000,600000,800000,1200000,1600000|none]\n"
+         "  [--seconds=15] [--warmup=3] [--channels=4] [--server-cpus=0[,2]] [--client-cpus=1[,3]]\n"
+         "  [--redis-cpu=CPU (default: the first client cpu)]\n"
+         "  [--knee=12500,25000,50000,100000,200000,400000,800000,1600000|none]\n"
          "  [--knee-p99-ms=5]\n"
          "configs: memory (one mxd, memory store), redis (one mxd on a redis-server this\n"
          "program starts), redis2 (two mxd replicas on one redis-server, load split)\n";
@@ -65,7 +68,8 @@ bool ParseFlags(int argc, char** argv, FleetOptions* o, std::vector<std::string>
       else if (name == "--warmup") o->warmup_seconds = std::stod(value);
       else if (name == "--channels") o->channels_per_replica = std::stoi(value);
       else if (name == "--server-cpus") o->server_cpus = Ints(value);
-      else if (name == "--client-cpu") o->client_cpu = std::stoi(value);
+      else if (name == "--client-cpus" || name == "--client-cpu") o->client_cpus = Ints(value);
+      else if (name == "--redis-cpu") o->redis_cpu = std::stoi(value);
       else if (name == "--knee") *knee = value == "none" ? std::vector<int>{} : Ints(value);
       else if (name == "--knee-p99-ms") o->knee_p99_ms = std::stod(value);
       else return false;
@@ -77,6 +81,7 @@ bool ParseFlags(int argc, char** argv, FleetOptions* o, std::vector<std::string>
     if (c != "memory" && c != "redis" && c != "redis2") return false;
   }
   return o->workers > 0 && o->seconds > 0 && o->heartbeat_seconds > 0 && !o->server_cpus.empty() &&
+         !o->client_cpus.empty() &&
          o->channels_per_replica > 0;
 }
 
@@ -85,30 +90,51 @@ bool ParseFlags(int argc, char** argv, FleetOptions* o, std::vector<std::string>
 int main(int argc, char** argv) {
   FleetOptions options;
   std::vector<std::string> configs = {"memory", "redis", "redis2"};
-  std::vector<int> knee = {100000, 150000, 200000, 300000, 400000, 600000, 800000, 1200000, 1600000};
+  std::vector<int> knee = {12500, 25000, 50000, 100000, 200000, 400000, 800000, 1600000};
   if (!ParseFlags(argc, argv, &options, &configs, &knee)) return Usage();
 
   // Pinned before anything starts: Redis, a child, inherits this core.
   cpu_set_t set;
   CPU_ZERO(&set);
-  CPU_SET(options.client_cpu, &set);
+  for (int cpu : options.client_cpus) CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-    std::perror("sched_setaffinity (--client-cpu)");
+    std::perror("sched_setaffinity (--client-cpus)");
     return 2;
   }
 
   mx::bench::FleetReport report(options);
   int failures = 0;
+  std::optional<bool> memory_passed;  // the memory row doubles as the knee step of its size
   for (const std::string& config : configs) {
     const bool redis = config != "memory";
     const int replicas = config == "redis2" ? 2 : 1;
-    absl::Status status = mx::bench::RunFleetConfig(options, config, redis, replicas,
-                                                    config == "memory" ? knee : std::vector<int>{},
-                                                    &report);
-    if (!status.ok()) {
-      std::fprintf(stderr, "%s: %s\n", config.c_str(), std::string(status.message()).c_str());
+    auto passed = mx::bench::RunFleetConfig(options, config, redis, replicas, &report);
+    if (!passed.ok()) {
+      std::fprintf(stderr, "%s: %s\n", config.c_str(), std::string(passed.status().message()).c_str());
       ++failures;
+    } else if (config == "memory") {
+      memory_passed = *passed;
     }
+  }
+  // The knee: a fresh memory-store mxd per fleet size, smallest first, until
+  // one misses the goal.
+  for (int workers : knee) {
+    std::optional<bool> passed;
+    if (workers == options.workers && memory_passed) {
+      passed = memory_passed;
+    } else {
+      mx::bench::FleetOptions step = options;
+      step.workers = workers;
+      auto result = mx::bench::RunFleetConfig(step, "memory (knee)", false, 1, &report);
+      if (!result.ok()) {
+        std::fprintf(stderr, "knee: %s\n", std::string(result.status().message()).c_str());
+        ++failures;
+        break;
+      }
+      passed = *result;
+    }
+    report.KneeStep(workers, *passed);
+    if (!*passed) break;
   }
   report.Print(stdout);
   return failures == 0 ? 0 : 1;
