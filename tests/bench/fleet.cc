@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "driver.h"
 #include "integration/child_process.h"
 #include "mx/source_id.h"
@@ -297,11 +298,15 @@ void FleetReport::Print(FILE* out) const {
     }
     for (size_t i = 0; i < row.rpcs.size(); ++i) {
       const OpenLoopResult& r = row.rpcs[i];
-      std::fprintf(out, "| %s | %d | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %lld | %.1f | %s | %s |\n",
+      // No call succeeded: no percentiles (every one ran into its deadline or failed).
+      auto ms = [&](double p) {
+        return r.latencies_ns.empty() ? std::string("—") : absl::StrFormat("%.2f", r.PercentileMs(p));
+      };
+      std::fprintf(out, "| %s | %d | %s | %.0f | %.0f | %s | %s | %s | %lld of %lld | %.1f | %s | %s |\n",
                    row.config.c_str(), row.workers, r.name.c_str(), r.intended_rate,
-                   r.achieved_rate, r.PercentileMs(0.5), r.PercentileMs(0.99),
-                   r.PercentileMs(0.999), static_cast<long long>(r.errors), r.max_send_lag_ms,
-                   i == 0 ? rss.c_str() : "", i == 0 ? cpu.c_str() : "");
+                   r.achieved_rate, ms(0.5).c_str(), ms(0.99).c_str(), ms(0.999).c_str(),
+                   static_cast<long long>(r.errors), static_cast<long long>(r.measured),
+                   r.max_send_lag_ms, i == 0 ? rss.c_str() : "", i == 0 ? cpu.c_str() : "");
     }
   }
   if (knee_searched_) {

@@ -127,7 +127,7 @@ class OpenLoopRun {
     {
       StreamState& stream = streams_[call->stream];
       absl::MutexLock lock(&stream.mu);
-      if (now >= window_start_ && now < window_end_) ++stream.finished_in_window;
+      if (status.ok() && now >= window_start_ && now < window_end_) ++stream.finished_in_window;
       if (call->measured) {
         if (status.ok()) {
           ++stream.result.ok;

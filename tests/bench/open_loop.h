@@ -37,7 +37,7 @@ struct OpenLoopSpec {
 struct OpenLoopResult {
   std::string name;
   double intended_rate = 0;
-  double achieved_rate = 0;   // calls finishing inside the window, per second
+  double achieved_rate = 0;   // calls answered OK inside the window, per second
   int64_t measured = 0;       // calls intended inside the window
   int64_t ok = 0;
   int64_t errors = 0;         // failed or past the deadline (not in the percentiles)
