@@ -183,18 +183,26 @@ class Fleet {
   int64_t cursor_ = 0;
 };
 
-bool Passes(const FleetRow& row, double p99_ms) {
+// Why `row` misses the goal ("" when it meets it).
+std::string Miss(const FleetRow& row, double p99_ms) {
+  std::string miss;
   for (const OpenLoopResult& r : row.rpcs) {
-    if (r.errors > 0 || r.PercentileMs(0.99) >= p99_ms || r.achieved_rate < 0.95 * r.intended_rate) {
-      return false;
+    if (r.errors > 0) {
+      absl::StrAppend(&miss, miss.empty() ? "" : "; ", r.name, " ", r.errors, " errors");
+    } else if (r.PercentileMs(0.99) >= p99_ms) {
+      absl::StrAppend(&miss, miss.empty() ? "" : "; ", r.name, " p99 ",
+                      absl::StrFormat("%.2f", r.PercentileMs(0.99)), " ms");
+    } else if (r.achieved_rate < 0.95 * r.intended_rate) {
+      absl::StrAppend(&miss, miss.empty() ? "" : "; ", r.name, " ",
+                      static_cast<int>(r.achieved_rate), "/s of ", static_cast<int>(r.intended_rate));
     }
   }
-  return true;
+  return miss;
 }
 
 }  // namespace
 
-absl::StatusOr<bool> RunFleetConfig(const FleetOptions& options, const std::string& config,
+absl::StatusOr<std::string> RunFleetConfig(const FleetOptions& options, const std::string& config,
                                     bool redis, int replicas, FleetReport* report) {
   std::unique_ptr<testing::RedisServer> redis_server;
   std::vector<std::string> args = {"--reflection=false"};
@@ -250,13 +258,13 @@ absl::StatusOr<bool> RunFleetConfig(const FleetOptions& options, const std::stri
   if (status.ok()) status = fleet.Check();
   if (!status.ok()) return status;
   FleetRow row = fleet.Measure(config, pids);
-  const bool passed = Passes(row, options.knee_p99_ms);
+  std::string miss = Miss(row, options.knee_p99_ms);
   report->Add(std::move(row));
   for (auto& mxd : mxds) mxd->Signal(SIGTERM);
   for (auto& mxd : mxds) mxd->Wait(std::chrono::seconds(20));
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);  // mxd logs, kept only when a start failed
-  return passed;
+  return miss;
 }
 
 FleetReport::FleetReport(const FleetOptions& options)
@@ -279,7 +287,9 @@ void FleetReport::Note(std::string line) {
   notes_.push_back(std::move(line));
 }
 
-void FleetReport::KneeStep(int workers, bool passed) {
+void FleetReport::KneeStep(int workers, const std::string& miss) {
+  const bool passed = miss.empty();
+  if (!passed && (first_failed_ == 0 || workers < first_failed_)) first_miss_ = miss;
   knee_searched_ = true;
   if (passed && (first_failed_ == 0 || workers < first_failed_)) knee_ = std::max(knee_, workers);
   if (!passed && (first_failed_ == 0 || workers < first_failed_)) first_failed_ = workers;
@@ -314,11 +324,11 @@ void FleetReport::Print(FILE* out) const {
                       "achieved >= 95%% of intended; a fresh mxd per step): ",
                  options_.knee_p99_ms);
     if (knee_ == 0) {
-      std::fprintf(out, "below %d workers\n", first_failed_);
+      std::fprintf(out, "below %d workers (there: %s)\n", first_failed_, first_miss_.c_str());
     } else if (first_failed_ == 0) {
       std::fprintf(out, "at least %d workers (every step passed)\n", knee_);
     } else {
-      std::fprintf(out, "%d workers (%d missed)\n", knee_, first_failed_);
+      std::fprintf(out, "%d workers (%d missed: %s)\n", knee_, first_failed_, first_miss_.c_str());
     }
   }
   std::string server_cpus, client_cpus;

@@ -44,8 +44,9 @@ class FleetReport {
   void Add(FleetRow row);
   // A setup step, printed under the table: "published 100000 workers in 95 s".
   void Note(std::string line);
-  // Knee search: a fleet of `workers` passed (or not) the p99 goal.
-  void KneeStep(int workers, bool passed);
+  // Knee search: a fleet of `workers` met the p99 goal (`miss` empty) or
+  // missed it for the reason in `miss`.
+  void KneeStep(int workers, const std::string& miss);
   // The markdown table, the knee and the machine's load.
   void Print(FILE* out) const;
 
@@ -56,15 +57,16 @@ class FleetReport {
   std::vector<std::string> notes_;
   int knee_ = 0;           // largest passing fleet
   int first_failed_ = 0;   // smallest failing fleet (0: none failed)
+  std::string first_miss_;  // why it failed
   bool knee_searched_ = false;
 };
 
 // Starts `replicas` fresh mxd processes (memory store, or Redis on a fresh
 // redis-server), publishes options.workers workers plus the publish pool,
 // checks one reply of each RPC, measures one row (added to `report`) and
-// stops them. Returns whether every RPC kept p99 under options.knee_p99_ms
-// with no errors and at least 95% of the intended rate.
-absl::StatusOr<bool> RunFleetConfig(const FleetOptions& options, const std::string& config,
+// stops them. Returns "" when every RPC kept p99 under options.knee_p99_ms
+// with no errors and at least 95% of the intended rate, else what missed.
+absl::StatusOr<std::string> RunFleetConfig(const FleetOptions& options, const std::string& config,
                                     bool redis, int replicas, FleetReport* report);
 
 }  // namespace mx::bench

@@ -10,7 +10,7 @@
 // first miss) whose every RPC keeps p99 under --knee-p99-ms.
 //
 //   build/bin/mx_fleet_bench [--configs=memory,redis,redis2] [--workers=100000]
-//       [--seconds=15] [--knee=12500,25000,...|none]
+//       [--seconds=15] [--knee=3125,6250,...|none]
 //
 // Binaries: mxd from $MX_TEST_BINARY_DIR (default: this build's bin dir),
 // redis-server from $MX_REDIS_SERVER (default /usr/bin/redis-server).
@@ -35,7 +35,7 @@ int Usage() {
          "  [--heartbeat-seconds=30] [--list-rate=100] [--publish-rate=5] [--publish-tensors=3000]\n"
          "  [--seconds=15] [--warmup=3] [--channels=4] [--server-cpus=0[,2]] [--client-cpus=1[,3]]\n"
          "  [--redis-cpu=CPU (default: the first client cpu)]\n"
-         "  [--knee=12500,25000,50000,100000,200000,400000,800000,1600000|none]\n"
+         "  [--knee=3125,6250,12500,25000,50000,100000,200000,400000,800000,1600000|none]\n"
          "  [--knee-p99-ms=5]\n"
          "configs: memory (one mxd, memory store), redis (one mxd on a redis-server this\n"
          "program starts), redis2 (two mxd replicas on one redis-server, load split)\n";
@@ -90,7 +90,7 @@ bool ParseFlags(int argc, char** argv, FleetOptions* o, std::vector<std::string>
 int main(int argc, char** argv) {
   FleetOptions options;
   std::vector<std::string> configs = {"memory", "redis", "redis2"};
-  std::vector<int> knee = {12500, 25000, 50000, 100000, 200000, 400000, 800000, 1600000};
+  std::vector<int> knee = {3125, 6250, 12500, 25000, 50000, 100000, 200000, 400000, 800000, 1600000};
   if (!ParseFlags(argc, argv, &options, &configs, &knee)) return Usage();
 
   // Pinned before anything starts: Redis, a child, inherits this core.
@@ -104,24 +104,24 @@ int main(int argc, char** argv) {
 
   mx::bench::FleetReport report(options);
   int failures = 0;
-  std::optional<bool> memory_passed;  // the memory row doubles as the knee step of its size
+  std::optional<std::string> memory_miss;  // the memory row doubles as the knee step of its size
   for (const std::string& config : configs) {
     const bool redis = config != "memory";
     const int replicas = config == "redis2" ? 2 : 1;
-    auto passed = mx::bench::RunFleetConfig(options, config, redis, replicas, &report);
-    if (!passed.ok()) {
-      std::fprintf(stderr, "%s: %s\n", config.c_str(), std::string(passed.status().message()).c_str());
+    auto miss = mx::bench::RunFleetConfig(options, config, redis, replicas, &report);
+    if (!miss.ok()) {
+      std::fprintf(stderr, "%s: %s\n", config.c_str(), std::string(miss.status().message()).c_str());
       ++failures;
     } else if (config == "memory") {
-      memory_passed = *passed;
+      memory_miss = *miss;
     }
   }
   // The knee: a fresh memory-store mxd per fleet size, smallest first, until
   // one misses the goal.
   for (int workers : knee) {
-    std::optional<bool> passed;
-    if (workers == options.workers && memory_passed) {
-      passed = memory_passed;
+    std::optional<std::string> miss;
+    if (workers == options.workers && memory_miss) {
+      miss = memory_miss;
     } else {
       mx::bench::FleetOptions step = options;
       step.workers = workers;
@@ -131,10 +131,10 @@ int main(int argc, char** argv) {
         ++failures;
         break;
       }
-      passed = *result;
+      miss = *result;
     }
-    report.KneeStep(workers, *passed);
-    if (!*passed) break;
+    report.KneeStep(workers, *miss);
+    if (!miss->empty()) break;
   }
   report.Print(stdout);
   return failures == 0 ? 0 : 1;
