@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <grpcpp/client_context.h>
@@ -57,10 +59,16 @@ class OpenLoopRun {
       Send(due, next[due]++, due_at);
     }
     {
+      // Every call ends by its deadline; one that outlives it by 30 s would
+      // call back into a destroyed run, so give up loudly instead.
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(
-                               +[](int64_t* n) { return *n == 0; }, &outstanding_),
-                           absl::Seconds(spec_.call_deadline_seconds + 30));
+      if (!mu_.AwaitWithTimeout(absl::Condition(
+                                    +[](int64_t* n) { return *n == 0; }, &outstanding_),
+                                absl::Seconds(spec_.call_deadline_seconds + 30))) {
+        std::fprintf(stderr, "open loop: %lld calls outlived their deadline\n",
+                     static_cast<long long>(outstanding_));
+        std::_Exit(3);
+      }
     }
     std::vector<OpenLoopResult> results;
     const double window = spec_.seconds;
