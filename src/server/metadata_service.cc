@@ -54,6 +54,19 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
 
 absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
     p2p::PublishMetadataRequest&& request, const Caller& caller) {
+  return PublishRequest(request, nullptr, caller);
+}
+
+absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(WirePublish&& request,
+                                                                      const Caller& caller) {
+  if (!encode_replies_) {  // the record would lose its tensors
+    return absl::InternalError("a scanned publish needs a service that encodes replies");
+  }
+  return PublishRequest(request.request, &request, caller);
+}
+
+absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::PublishRequest(
+    p2p::PublishMetadataRequest& request, WirePublish* wire, const Caller& caller) {
   p2p::PublishMetadataResponse response;
   response.set_worker_id(request.worker_id());
   if (std::string missing = MissingPublishField(request); !missing.empty()) {
@@ -62,6 +75,11 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
     return response;
   }
   if (absl::Status s = CheckPublishLimits(request, limits_); !s.ok()) return s;
+  if (wire != nullptr) {
+    // The checks CheckPublishLimits makes last, on the lists `request` lacks.
+    if (absl::Status s = CheckTensorCount(wire->received_tensors, limits_); !s.ok()) return s;
+    if (wire->first_long_name != 0) return CheckTensorNameBytes(wire->first_long_name, limits_);
+  }
 
   store::UpsertOptions options;
   options.status = request.worker().status() == p2p::SOURCE_STATUS_UNKNOWN
@@ -80,19 +98,30 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
   record->worker_id = request.worker_id();
   p2p::WorkerMetadata* worker = request.mutable_worker();
   NormalizeTensors(worker);
-  const size_t tensors = static_cast<size_t>(worker->tensor_source().tensors_size());
+  const bool wire_tensors = wire != nullptr && worker->has_tensor_source();
+  const size_t tensors = wire != nullptr
+                             ? wire->stored_tensors
+                             : static_cast<size_t>(worker->tensor_source().tensors_size());
   if (limits_.max_reply_bytes > 0) {
     // The reply carries the worker (tensors in tensor_source), the tensors
     // again as the legacy list, the identity, both ids and the live fields.
-    const size_t reply_bytes = worker->ByteSizeLong() + worker->tensor_source().ByteSizeLong() +
-                               request.identity().ByteSizeLong() + record->source_id.size() +
-                               record->worker_id.size() + 64;
+    size_t worker_bytes = worker->ByteSizeLong();
+    size_t entry_bytes = worker->tensor_source().ByteSizeLong();
+    if (wire_tensors) {  // worker holds an empty tensor_source (3 bytes)
+      worker_bytes += wire->tensor_payload.size() - 3;
+      entry_bytes = wire->tensor_payload.size() - wire->entries_offset;
+    }
+    const size_t reply_bytes = worker_bytes + entry_bytes + request.identity().ByteSizeLong() +
+                               record->source_id.size() + record->worker_id.size() + 64;
     if (absl::Status s = CheckReplySize(reply_bytes, limits_); !s.ok()) return s;
   }
   if (encode_replies_) {
     // Compact record: the tensors live only as reply bytes.
     record->encoded =
-        EncodeReply(record->source_id, record->worker_id, request.identity(), *worker);
+        wire_tensors
+            ? EncodeReply(record->source_id, record->worker_id, request.identity(), *worker,
+                          std::move(wire->tensor_payload), wire->entries_offset)
+            : EncodeReply(record->source_id, record->worker_id, request.identity(), *worker);
     record->encoded_bytes = record->encoded->worker_head.size() +
                             record->encoded->worker_payload.size() +
                             record->encoded->reply_tail.size();
@@ -130,7 +159,7 @@ absl::StatusOr<p2p::PublishMetadataResponse> MetadataService::Publish(
   return response;
 }
 
-absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
+absl::StatusOr<store::ListQuery> MetadataService::ListQueryOf(
     const p2p::ListSourcesRequest& request) {
   if (absl::Status s = CheckListLimits(request, limits_); !s.ok()) return s;
   auto parsed = ListQueryFrom(request);
@@ -144,8 +173,25 @@ absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
         *now - std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat_timeout_).count();
     query.min_updated_at_ms = std::max(query.min_updated_at_ms.value_or(fresh_after), fresh_after);
   }
+  return parsed;
+}
 
-  auto refs = store_->List(query);
+absl::Status MetadataService::ListBytes(const p2p::ListSourcesRequest& request, std::string* out) {
+  auto query = ListQueryOf(request);
+  if (!query.ok()) return query.status();
+  absl::Status encoded = store_->AppendListReply(*query, out);
+  if (!absl::IsUnimplemented(encoded)) return encoded;
+  auto response = List(request);
+  if (!response.ok()) return response.status();
+  if (!response->AppendToString(out)) return absl::InternalError("cannot encode the listing");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<p2p::ListSourcesResponse> MetadataService::List(
+    const p2p::ListSourcesRequest& request) {
+  auto query = ListQueryOf(request);
+  if (!query.ok()) return query.status();
+  auto refs = store_->List(*query);
   if (!refs.ok()) return refs.status();
   p2p::ListSourcesResponse response;
   response.mutable_instances()->Reserve(static_cast<int>(refs->size()));

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "p2p.pb.h"
+#include "server/publish_wire.h"
 #include "server/validation.h"
 #include "store/store.h"
 
@@ -44,8 +45,21 @@ class MetadataService {
   // Same, taking the request apart instead of copying it (raw gRPC path).
   absl::StatusOr<model_express::p2p::PublishMetadataResponse> Publish(
       model_express::p2p::PublishMetadataRequest&& request, const Caller& caller);
+  // Same, from a request read off the wire by ScanPublish (raw gRPC path,
+  // compact records only: encodes_replies()). Same answers as parsing the
+  // bytes and calling Publish() with the message.
+  absl::StatusOr<model_express::p2p::PublishMetadataResponse> Publish(WirePublish&& request,
+                                                                      const Caller& caller);
+  // True when records keep their tensors only as reply bytes (the memory
+  // store): a publish can then be read by ScanPublish.
+  bool encodes_replies() const { return encode_replies_; }
+  const RequestLimits& limits() const { return limits_; }
   absl::StatusOr<model_express::p2p::ListSourcesResponse> List(
       const model_express::p2p::ListSourcesRequest& request);
+  // The same answer as List(), as ListSourcesResponse wire bytes appended
+  // to `out`: from the store's encoded refs where it has them
+  // (Store::AppendListReply), else List() serialized.
+  absl::Status ListBytes(const model_express::p2p::ListSourcesRequest& request, std::string* out);
   absl::StatusOr<model_express::p2p::GetMetadataResponse> Get(
       const model_express::p2p::GetMetadataRequest& request);
   // GetMetadata's checks and store read, shared by Get() and the raw reply
@@ -55,6 +69,15 @@ class MetadataService {
       const model_express::p2p::UpdateStatusRequest& request, const Caller& caller);
 
  private:
+  // ListSources' checks and store query (with the READY freshness cut).
+  absl::StatusOr<store::ListQuery> ListQueryOf(
+      const model_express::p2p::ListSourcesRequest& request);
+  // Both Publish paths: `wire` (null for a parsed request) holds the tensor
+  // lists `request` lacks.
+  absl::StatusOr<model_express::p2p::PublishMetadataResponse> PublishRequest(
+      model_express::p2p::PublishMetadataRequest& request, WirePublish* wire,
+      const Caller& caller);
+
   store::Store* const store_;
   const std::chrono::seconds heartbeat_timeout_;
   const RequestLimits limits_;

@@ -66,6 +66,15 @@ absl::StatusOr<std::vector<store::WorkerRef>> MeteredStore::List(const store::Li
   return Measure(kList, [&] { return inner_->List(query); });
 }
 
+absl::Status MeteredStore::AppendListReply(const store::ListQuery& query, std::string* out) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = inner_->AppendListReply(query, out);
+  if (absl::IsUnimplemented(status)) return status;  // the caller lists instead, metered then
+  Record(kList, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+         status);
+  return status;
+}
+
 absl::StatusOr<store::WorkerState> MeteredStore::UpdateStatus(const store::WorkerKey& key,
                                                               const store::StatusUpdate& update) {
   return Measure(kUpdateStatus, [&] { return inner_->UpdateStatus(key, update); });

@@ -25,6 +25,8 @@ class MeteredStore final : public store::Store {
                                             const store::UpsertOptions& options) override;
   absl::StatusOr<store::StoredWorker> Get(const store::WorkerKey& key) override;
   absl::StatusOr<std::vector<store::WorkerRef>> List(const store::ListQuery& query) override;
+  // Metered as a List, unless the store has no encoded listing.
+  absl::Status AppendListReply(const store::ListQuery& query, std::string* out) override;
   absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
                                                   const store::StatusUpdate& update) override;
   absl::Status Remove(const store::WorkerKey& key,

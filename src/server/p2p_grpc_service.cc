@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/get_reply.h"
+#include "server/publish_wire.h"
 #include "server/status_map.h"
 #include "spdlog/spdlog.h"
 
@@ -27,6 +28,33 @@ absl::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
   if (status.ok()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("cannot parse the request: ",
                                                  status.error_message()));
+}
+
+// The request's bytes in one piece: the slice itself when there is one
+// (kept in `slices`), else copied into `flat`. False if unreadable.
+bool Flatten(const grpc::ByteBuffer& raw, std::vector<grpc::Slice>* slices, std::string* flat,
+             std::string_view* bytes) {
+  if (!raw.Dump(slices).ok()) return false;
+  if (slices->size() == 1) {
+    *bytes = std::string_view(reinterpret_cast<const char*>((*slices)[0].begin()),
+                              (*slices)[0].size());
+    return true;
+  }
+  flat->reserve(raw.Length());
+  for (const grpc::Slice& s : *slices) {
+    flat->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  slices->clear();
+  *bytes = *flat;
+  return true;
+}
+
+// A reply of `bytes`, handed to gRPC without a copy.
+grpc::ByteBuffer OwnedBuffer(std::unique_ptr<std::string> bytes) {
+  std::string* owned = bytes.release();
+  grpc::Slice slice(owned->data(), owned->size(),
+                    [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  return grpc::ByteBuffer(&slice, 1);
 }
 
 template <typename Response>
@@ -271,6 +299,18 @@ absl::Status P2pGrpcService::Handle(Method method, const Caller& caller,
                                     grpc::ByteBuffer* response) {
   switch (method) {
     case Method::kPublish: {
+      if (service_->encodes_replies()) {
+        // Compact records keep the tensors as received: read them off the
+        // wire in one pass (server/publish_wire.h) unless the request is of
+        // a shape only the parser takes.
+        std::vector<grpc::Slice> slices;
+        std::string flat;
+        std::string_view bytes;
+        if (Flatten(request, &slices, &flat, &bytes)) {
+          auto scanned = ScanPublish(bytes, service_->limits().max_tensor_name_bytes);
+          if (scanned) return Deliver(service_->Publish(*std::move(scanned), caller), response);
+        }
+      }
       // On an arena: thousands of tensors parsed without a malloc each, and
       // freed at once (compact records copy out all they keep).
       google::protobuf::Arena arena;
@@ -281,7 +321,10 @@ absl::Status P2pGrpcService::Handle(Method method, const Caller& caller,
     case Method::kList: {
       p2p::ListSourcesRequest parsed;
       if (absl::Status s = ParseRequest(request, &parsed); !s.ok()) return s;
-      return Deliver(service_->List(parsed), response);
+      auto bytes = std::make_unique<std::string>();
+      if (absl::Status s = service_->ListBytes(parsed, bytes.get()); !s.ok()) return s;
+      *response = OwnedBuffer(std::move(bytes));
+      return absl::OkStatus();
     }
     case Method::kGet: {
       p2p::GetMetadataRequest parsed;

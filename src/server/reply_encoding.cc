@@ -141,12 +141,12 @@ p2p::WorkerMetadata ReplyWorker(const store::WorkerRecord& record) {
   return worker;
 }
 
-std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
-                                                       const std::string& worker_id,
-                                                       const p2p::SourceIdentity& identity,
-                                                       const p2p::WorkerMetadata& w) {
-  auto encoded = std::make_shared<EncodedReply>();
+namespace {
 
+// worker_head and reply_tail of EncodedReply (reply_encoding.h).
+void EncodeHeadAndTail(const std::string& source_id, const std::string& worker_id,
+                       const p2p::SourceIdentity& identity, const p2p::WorkerMetadata& w,
+                       EncodedReply* encoded) {
   p2p::WorkerMetadata head;  // the small fields only
   head.set_worker_rank(w.worker_rank());
   head.set_metadata_endpoint(w.metadata_endpoint());
@@ -165,6 +165,21 @@ std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
     AppendVarint(w.nixl_metadata().size(), &encoded->worker_head);
   }
 
+  p2p::GetMetadataResponse tail;
+  tail.set_mx_source_id(source_id);
+  tail.set_worker_id(worker_id);
+  *tail.mutable_identity() = identity;
+  tail.SerializeToString(&encoded->reply_tail);
+}
+
+}  // namespace
+
+std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
+                                                const std::string& worker_id,
+                                                const p2p::SourceIdentity& identity,
+                                                const p2p::WorkerMetadata& w) {
+  auto encoded = std::make_shared<EncodedReply>();
+  EncodeHeadAndTail(source_id, worker_id, identity, w, encoded.get());
   if (w.has_tensor_source()) {
     const std::string entries = w.tensor_source().SerializeAsString();
     encoded->worker_payload.reserve(entries.size() + 8);
@@ -184,12 +199,19 @@ std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
       AppendLengthDelimited(kWorkerLegacyTensors, t.SerializeAsString(), &encoded->worker_payload);
     }
   }
+  return encoded;
+}
 
-  p2p::GetMetadataResponse tail;
-  tail.set_mx_source_id(source_id);
-  tail.set_worker_id(worker_id);
-  *tail.mutable_identity() = identity;
-  tail.SerializeToString(&encoded->reply_tail);
+std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
+                                                const std::string& worker_id,
+                                                const p2p::SourceIdentity& identity,
+                                                const p2p::WorkerMetadata& w,
+                                                std::string tensor_payload,
+                                                size_t entries_offset) {
+  auto encoded = std::make_shared<EncodedReply>();
+  EncodeHeadAndTail(source_id, worker_id, identity, w, encoded.get());
+  encoded->worker_payload = std::move(tensor_payload);
+  encoded->tensor_entries = entries_offset;
   return encoded;
 }
 

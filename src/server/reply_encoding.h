@@ -26,6 +26,15 @@ std::shared_ptr<const EncodedReply> EncodeReply(
     const std::string& source_id, const std::string& worker_id,
     const model_express::p2p::SourceIdentity& identity,
     const model_express::p2p::WorkerMetadata& worker);
+// The same with worker_payload given: `tensor_payload` is the whole
+// tensor_source field as wire bytes (tag, length, entries from
+// `entries_offset`), e.g. as received (server/publish_wire.h); `worker`'s
+// own tensor_source and tensors are ignored.
+std::shared_ptr<const EncodedReply> EncodeReply(
+    const std::string& source_id, const std::string& worker_id,
+    const model_express::p2p::SourceIdentity& identity,
+    const model_express::p2p::WorkerMetadata& worker, std::string tensor_payload,
+    size_t entries_offset);
 
 // The tensors of `encoded` (none for artifact sources) re-tagged as the
 // legacy WorkerMetadata.tensors field, written to `out` (resized).

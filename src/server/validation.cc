@@ -9,10 +9,14 @@ using model_express::p2p::PublishMetadataRequest;
 using model_express::p2p::SourceIdentity;
 using model_express::p2p::UpdateStatusRequest;
 
-absl::Status CheckLength(std::string_view field, const std::string& value, size_t max) {
-  if (value.size() <= max) return absl::OkStatus();
+absl::Status CheckSize(std::string_view field, size_t size, size_t max) {
+  if (size <= max) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat(std::string(field), " is ", value.size(), " bytes; the limit is ", max));
+      absl::StrCat(std::string(field), " is ", size, " bytes; the limit is ", max));
+}
+
+absl::Status CheckLength(std::string_view field, const std::string& value, size_t max) {
+  return CheckSize(field, value.size(), max);
 }
 
 absl::Status CheckIdentity(const SourceIdentity& id, const RequestLimits& limits) {
@@ -58,7 +62,7 @@ absl::Status CheckTensors(const google::protobuf::RepeatedPtrField<
                           const RequestLimits& limits) {
   for (const auto& t : tensors) {
     if (t.name().size() > limits.max_tensor_name_bytes) {
-      return CheckLength("a tensor name", t.name(), limits.max_tensor_name_bytes);
+      return CheckTensorNameBytes(t.name().size(), limits);
     }
   }
   return absl::OkStatus();
@@ -113,13 +117,19 @@ absl::Status CheckPublishLimits(const PublishMetadataRequest& request,
   }
   const size_t tensors =
       static_cast<size_t>(w.tensors_size()) + static_cast<size_t>(w.tensor_source().tensors_size());
-  if (tensors > limits.max_tensors) {
-    return absl::ResourceExhaustedError(absl::StrCat("worker has ", tensors,
-                                                     " tensors; the limit is ",
-                                                     limits.max_tensors));
-  }
+  if (auto s = CheckTensorCount(tensors, limits); !s.ok()) return s;
   if (auto s = CheckTensors(w.tensors(), limits); !s.ok()) return s;
   return CheckTensors(w.tensor_source().tensors(), limits);
+}
+
+absl::Status CheckTensorCount(size_t tensors, const RequestLimits& limits) {
+  if (tensors <= limits.max_tensors) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("worker has ", tensors, " tensors; the limit is ", limits.max_tensors));
+}
+
+absl::Status CheckTensorNameBytes(size_t name_bytes, const RequestLimits& limits) {
+  return CheckSize("a tensor name", name_bytes, limits.max_tensor_name_bytes);
 }
 
 absl::Status CheckListLimits(const model_express::p2p::ListSourcesRequest& request,

@@ -35,6 +35,12 @@ std::string InvalidUpdateStatus(const model_express::p2p::UpdateStatusRequest& r
 absl::Status CheckPublishLimits(const model_express::p2p::PublishMetadataRequest& request,
                                 const RequestLimits& limits);
 
+// The tensor checks of CheckPublishLimits, for callers that count tensors
+// without parsing them (server/publish_wire.h): `tensors` over both lists;
+// the byte size of a tensor name.
+absl::Status CheckTensorCount(size_t tensors, const RequestLimits& limits);
+absl::Status CheckTensorNameBytes(size_t name_bytes, const RequestLimits& limits);
+
 // ListSources: identity strings and model_name_filter.
 absl::Status CheckListLimits(const model_express::p2p::ListSourcesRequest& request,
                              const RequestLimits& limits);

@@ -90,6 +90,18 @@ class Store {
   // the whole listing.
   virtual absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) = 0;
 
+  // Appends to `out` the workers List(query) returns, as ListSourcesResponse
+  // wire bytes (one `instances` entry per worker, in List's order), without
+  // building WorkerRefs: the fast path of an unfiltered listing.
+  // Unimplemented (this default) where a store cannot; callers then use
+  // List(). Other errors as List(). Decorators that change List() must not
+  // forward this (ForwardingStore does not). Thread-safe.
+  virtual absl::Status AppendListReply(const ListQuery& query, std::string* out) {
+    (void)query;
+    (void)out;
+    return absl::UnimplementedError("this store has no encoded listing; use List");
+  }
+
   // Sets status and source_load and stamps updated_at = NowMs() on an existing worker, as a
   // compare-and-set under the conditions in `update`. NotFound when absent
   // (nothing is created). Returns the new state.

@@ -24,14 +24,14 @@ namespace {
 
 struct Flags {
   std::string target;
-  std::string inproc;  // "mxd" or "null": serve in this process (smoke test)
+  std::string inproc;  // "mxd", "null" or "nullparse": serve in this process (smoke test)
   std::string scenario = "all";
   int channels = 4;
   bool small = false;  // smaller fleets, for the smoke test
 };
 
 int Usage() {
-  std::cerr << "usage: mx_loadgen (--target=HOST:PORT | --inproc=mxd|null) [--scenario=NAME,...|all]\n"
+  std::cerr << "usage: mx_loadgen (--target=HOST:PORT | --inproc=mxd|null|nullparse) [--scenario=NAME,...|all]\n"
                "  [--server-pid=PID] [--concurrency=16] [--seconds=3] [--warmup=0.5]\n"
                "  [--channels=4] [--fleet-targets=1000] [--fleet-rounds=3]\n"
                "  [--memory-workers=200] [--small]\nscenarios:";
@@ -114,8 +114,9 @@ int main(int argc, char** argv) {
       mxd = *std::move(started);
       target = "127.0.0.1:" + std::to_string(mxd->port());
       if (name == "memory") o.server_pid = getpid();
-    } else if (flags.inproc == "null") {
-      null_service = std::make_unique<mx::bench::NullService>(o.listed_workers);
+    } else if (flags.inproc == "null" || flags.inproc == "nullparse") {
+      null_service = std::make_unique<mx::bench::NullService>(o.listed_workers,
+                                                              flags.inproc == "nullparse");
       grpc::ServerBuilder builder;
       int port = 0;
       builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

@@ -41,8 +41,10 @@ def main():
     ap = argparse.ArgumentParser()
     for name in ("null", "mxd", "machine", "commit", "date", "seconds", "concurrency", "load"):
         ap.add_argument("--" + name, required=True)
+    ap.add_argument("--parse-floor", default="")  # publish against mx_null_server --parse-publish
     a = ap.parse_args()
     null, mxd = load(a.null), load(a.mxd)
+    floor = load(a.parse_floor) if a.parse_floor else {}
     names = list(dict.fromkeys(list(null) + list(mxd)))
     out = []
     out.append(f"- Machine: {a.machine}; server on one core, load generator on the other (`taskset`).")
@@ -110,6 +112,23 @@ def main():
     out.append(goal("Publish QPS ≥ 0.8× null", ratio(pub_y.get("qps"), pub_x.get("qps")), 0.8, True))
     out.append(goal("Fleet start wall time ≤ 1.5× null", ratio(fl_y.get("wall_ms"), fl_x.get("wall_ms")), 1.5, False))
     out.append(goal("Memory ≤ 1.5× serialized bytes per worker", mem.get("ratio"), 1.5, False))
+    # Issue 16 items 1 and 3.
+    pf = floor.get("publish", {})
+    la_x, la_y = null.get("list_all_10000", {}), mxd.get("list_all_10000", {})
+    out.append(goal("Publish QPS ≥ 1.0× the parse floor", ratio(pub_y.get("qps"), pf.get("qps")), 1.0, True))
+    out.append(goal("Unfiltered ListSources (10,000) server CPU per call ≤ 3× null",
+                    ratio(la_y.get("server_cpu_us_per_call"), la_x.get("server_cpu_us_per_call")),
+                    3.0, False))
+    if pf and "error" not in pf:
+        out.append("")
+        out.append("| Publish (3,000 tensors) | QPS | p50 µs | p99 µs | server CPU µs/call |")
+        out.append("|---|---|---|---|---|")
+        for label, d in (("null (reads and drops)", pub_x), ("parse floor (parses on an arena)", pf),
+                         ("mxd", pub_y)):
+            out.append(f"| {label} | {fmt(d.get('qps'))} | {fmt(d.get('p50_us'))} | "
+                       f"{fmt(d.get('p99_us'))} | {fmt(d.get('server_cpu_us_per_call'), 1)} |")
+        out.append(f"| mxd / parse floor | {fmt(ratio(pub_y.get('qps'), pf.get('qps')), 2)} | | | "
+                   f"{fmt(ratio(pub_y.get('server_cpu_us_per_call'), pf.get('server_cpu_us_per_call')), 2)} |")
     print("\n".join(out))
 
 

@@ -1,4 +1,5 @@
 // mx_null_server: serves NullService on --listen until SIGTERM/SIGINT.
+// --parse-publish: the parse floor (null_service.h).
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -12,14 +13,17 @@
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8002";
   int listed = 10000;
+  bool parse_publish = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--listen=", 0) == 0) {
       listen = arg.substr(9);
+    } else if (arg == "--parse-publish") {
+      parse_publish = true;  // the parse floor: PublishMetadata parses each request
     } else if (arg.rfind("--list-workers=", 0) == 0) {
       listed = std::stoi(arg.substr(15));
     } else {
-      std::fprintf(stderr, "usage: mx_null_server [--listen=HOST:PORT] [--list-workers=N]\n");
+      std::fprintf(stderr, "usage: mx_null_server [--listen=HOST:PORT] [--list-workers=N] [--parse-publish]\n");
       return 2;
     }
   }
@@ -29,7 +33,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  mx::bench::NullService service(listed);
+  mx::bench::NullService service(listed, parse_publish);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);

@@ -21,7 +21,8 @@ bool ParseByteBuffer(const grpc::ByteBuffer& buffer, google::protobuf::MessageLi
   return out->ParseFromString(bytes);
 }
 
-NullService::NullService(int listed_workers) {
+NullService::NullService(int listed_workers, bool parse_publish)
+    : parse_publish_(parse_publish) {
   p2p::PublishMetadataResponse publish;
   const p2p::PublishMetadataRequest big = BigWorker(0);
   publish.set_success(true);
@@ -56,8 +57,22 @@ grpc::ServerUnaryReactor* NullService::Reply(grpc::CallbackServerContext* contex
 }
 
 grpc::ServerUnaryReactor* NullService::PublishMetadata(grpc::CallbackServerContext* context,
-                                                       const grpc::ByteBuffer*,
+                                                       const grpc::ByteBuffer* request,
                                                        grpc::ByteBuffer* response) {
+  if (parse_publish_) {
+    // What mxd's parser did before its wire scanner: the generated parser
+    // reading the slices in place (no flattening copy), on an arena.
+    google::protobuf::Arena arena;
+    auto* parsed = google::protobuf::Arena::CreateMessage<p2p::PublishMetadataRequest>(&arena);
+    grpc::ByteBuffer shared(*request);  // shares the slices
+    grpc::Status status =
+        grpc::SerializationTraits<p2p::PublishMetadataRequest>::Deserialize(&shared, parsed);
+    if (!status.ok()) {
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, status.error_message()));
+      return reactor;
+    }
+  }
   return Reply(context, publish_, response);
 }
 

@@ -1,6 +1,9 @@
 // The floor: P2pService answering every call with a reply serialized once
 // at startup, of the same size as mxd's reply, and doing nothing else.
 // Raw (ByteBuffer) methods, so not even the reply is encoded per call.
+// With `parse_publish`, PublishMetadata also parses each request into a
+// message on a protobuf arena before replying: the least work any correct
+// server must do with a publish (the "parse floor").
 #ifndef MX_TESTS_BENCH_NULL_SERVICE_H_
 #define MX_TESTS_BENCH_NULL_SERVICE_H_
 
@@ -19,7 +22,7 @@ using NullServiceBase = model_express::p2p::P2pService::WithRawCallbackMethod_Pu
 class NullService final : public NullServiceBase {
  public:
   // `listed_workers`: how many refs an unfiltered ListSources returns.
-  explicit NullService(int listed_workers);
+  explicit NullService(int listed_workers, bool parse_publish = false);
 
   grpc::ServerUnaryReactor* PublishMetadata(grpc::CallbackServerContext* context,
                                             const grpc::ByteBuffer* request,
@@ -38,6 +41,7 @@ class NullService final : public NullServiceBase {
   grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer& canned, grpc::ByteBuffer* response);
 
+  const bool parse_publish_;
   grpc::ByteBuffer publish_;
   grpc::ByteBuffer list_one_;
   grpc::ByteBuffer list_all_;

@@ -75,6 +75,8 @@ start_server() {
   : >"$log"  # exists before the background job opens it (sed below races otherwise)
   if [[ $kind == null ]]; then
     taskset -c "$server_cpu" "$null" --listen=127.0.0.1:0 2>"$log" &
+  elif [[ $kind == nullparse ]]; then
+    taskset -c "$server_cpu" "$null" --listen=127.0.0.1:0 --parse-publish 2>"$log" &
   else
     # shellcheck disable=SC2086
     taskset -c "$server_cpu" "$mxd" --listen=127.0.0.1:0 --reflection=false ${MXD_ARGS:-} \
@@ -104,7 +106,9 @@ if ! git -C "$here" diff --quiet HEAD 2>/dev/null; then commit="$commit (+ uncom
 if has_suite loadgen; then
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for scenario in $scenarios; do
-  for kind in null mxd; do
+  kinds="null mxd"
+  [[ $scenario == publish ]] && kinds="null nullparse mxd"
+  for kind in $kinds; do
     start_server "$kind" "$work/$kind.$scenario.log"
     echo "== $scenario on $kind (pid $server_pid, port $port)" >&2
     taskset -c "$client_cpu" "$loadgen" --target="127.0.0.1:$port" --scenario="$scenario" \
@@ -118,7 +122,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 "$here/make_table.py" --null="$work/null.results" --mxd="$work/mxd.results" \
   --machine="$machine" --commit="$commit" --date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
   --seconds="$seconds" --concurrency="$concurrency" \
-  --load="load average before: $load_before; after: $load_after" >>"$out"
+  --load="load average before: $load_before; after: $load_after" \
+  --parse-floor="$work/nullparse.results" >>"$out"
 fi
 
 # ---- suite redis: issue 16 item 2 ------------------------------------------

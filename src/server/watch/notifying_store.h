@@ -24,6 +24,10 @@ class NotifyingStore final : public store::ForwardingStore {
     if (result.ok()) changed_(key);
     return result;
   }
+  // A read: forwarded (ForwardingStore leaves it out for decorators of List).
+  absl::Status AppendListReply(const store::ListQuery& query, std::string* out) override {
+    return target()->AppendListReply(query, out);
+  }
   absl::StatusOr<store::WorkerState> UpdateStatus(const store::WorkerKey& key,
                                                   const store::StatusUpdate& update) override {
     auto result = target()->UpdateStatus(key, update);

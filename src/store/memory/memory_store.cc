@@ -1,8 +1,11 @@
 #include "store/memory/memory_store.h"
 
+#include <algorithm>
 #include <chrono>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "store/ref_encoding.h"
 
 namespace mx::store {
 
@@ -37,6 +40,11 @@ int64_t MemoryStore::refusals() const {
   return refusals_;
 }
 
+bool MemoryStore::NewestFirst::operator()(const Entry* a, const Entry* b) const {
+  return std::tie(b->ref.state.updated_at_ms, a->ref.source_id, a->ref.worker_id) <
+         std::tie(a->ref.state.updated_at_ms, b->ref.source_id, b->ref.worker_id);
+}
+
 MemoryStore::Entry* MemoryStore::FindLocked(const WorkerKey& key) {
   auto source = sources_.find(key.source_id);
   if (source == sources_.end()) return nullptr;
@@ -56,6 +64,8 @@ void MemoryStore::EraseLocked(const WorkerKey& key) {
     if (r->second.empty()) s.by_rank.erase(r);
   }
   bytes_ -= worker->second.bytes;
+  newest_first_.erase(&worker->second);
+  ref_head_bytes_ -= worker->second.ref_head.size();
   s.workers.erase(worker);
   --worker_count_;
   if (s.workers.empty()) sources_.erase(source);
@@ -69,6 +79,7 @@ absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerReco
   // first, destroyed last): a 100k-tensor record takes milliseconds to free.
   std::shared_ptr<const WorkerRecord> replaced;
   const size_t bytes = RecordBytes(*record);  // outside the lock
+  std::string ref_head = EncodeRefHead(MakeRef(*record, WorkerState{}));
   absl::MutexLock lock(&mu_);
   size_t replaced_bytes = 0;
   if (const Entry* existing = FindLocked(key); existing != nullptr) {
@@ -97,8 +108,10 @@ absl::StatusOr<WorkerState> MemoryStore::Upsert(std::shared_ptr<const WorkerReco
   Source& source = sources_[key.source_id];
   source.model_name = record->identity.model_name();
   source.by_rank[record->worker.worker_rank()].insert(key.worker_id);
-  Entry entry{record, MakeRef(*record, state), bytes};
-  source.workers.emplace(key.worker_id, std::move(entry));
+  ref_head_bytes_ += ref_head.size();
+  Entry entry{record, MakeRef(*record, state), bytes, std::move(ref_head)};
+  auto placed = source.workers.emplace(key.worker_id, std::move(entry));
+  newest_first_.insert(&placed.first->second);
   ++worker_count_;
   bytes_ += bytes;
   return state;
@@ -112,40 +125,89 @@ absl::StatusOr<StoredWorker> MemoryStore::Get(const WorkerKey& key) {
 }
 
 void MemoryStore::CollectFrom(const Source& source, const ListQuery& query,
-                              std::vector<const WorkerRef*>* out) {
+                              std::vector<const Entry*>* out) {
   if (query.model_name && *query.model_name != source.model_name) return;
   if (query.worker_rank) {
     auto rank = source.by_rank.find(*query.worker_rank);
     if (rank == source.by_rank.end()) return;
     for (const std::string& worker_id : rank->second) {
-      const WorkerRef& ref = source.workers.at(worker_id).ref;
-      if (Matches(query, ref)) out->push_back(&ref);
+      const Entry& entry = source.workers.at(worker_id);
+      if (Matches(query, entry.ref)) out->push_back(&entry);
     }
     return;
   }
   for (const auto& [worker_id, entry] : source.workers) {
-    if (Matches(query, entry.ref)) out->push_back(&entry.ref);
+    if (Matches(query, entry.ref)) out->push_back(&entry);
   }
 }
 
 absl::StatusOr<std::vector<WorkerRef>> MemoryStore::List(const ListQuery& query) {
   // Sorts pointers and copies only what is returned: a full listing of
   // 10,000 workers moved whole refs around several times otherwise.
+  std::vector<const Entry*> entries;
   std::vector<const WorkerRef*> matches;
   std::vector<WorkerRef> refs;
   absl::ReaderMutexLock lock(&mu_);
   if (query.source_id) {
     if (auto it = sources_.find(*query.source_id); it != sources_.end()) {
-      CollectFrom(it->second, query, &matches);
+      CollectFrom(it->second, query, &entries);
     }
   } else {
-    matches.reserve(worker_count_);
-    for (const auto& [source_id, source] : sources_) CollectFrom(source, query, &matches);
+    entries.reserve(worker_count_);
+    for (const auto& [source_id, source] : sources_) CollectFrom(source, query, &entries);
   }
+  matches.reserve(entries.size());
+  for (const Entry* entry : entries) matches.push_back(&entry->ref);
   SortAndLimit(query, &matches);
   refs.reserve(matches.size());
   for (const WorkerRef* ref : matches) refs.push_back(*ref);
   return refs;
+}
+
+absl::Status MemoryStore::AppendListReply(const ListQuery& query, std::string* out) {
+  const size_t limit = query.limit.value_or(0);
+  absl::ReaderMutexLock lock(&mu_);
+  if (query.source_id) {
+    // One source's workers (a handful): collect and order them.
+    std::vector<const Entry*> matches;
+    if (auto it = sources_.find(*query.source_id); it != sources_.end()) {
+      CollectFrom(it->second, query, &matches);
+    }
+    const size_t n = limit > 0 ? std::min(limit, matches.size()) : matches.size();
+    std::partial_sort(matches.begin(), matches.begin() + static_cast<ptrdiff_t>(n),
+                      matches.end(), NewestFirst());
+    for (size_t i = 0; i < n; ++i) AppendInstance(matches[i]->ref_head, matches[i]->ref.state, out);
+    return absl::OkStatus();
+  }
+  if (!query.status && !query.model_name && !query.worker_rank && limit == 0) {
+    out->reserve(out->size() + ref_head_bytes_ + newest_first_.size() * 16);
+  }
+  // The entries and their encoded refs lie all over the heap: walking them
+  // in index order is a cache miss per line. Fetch ahead, in two steps (an
+  // entry, then the bytes it points at), so the misses overlap.
+  const std::vector<const Entry*> order(newest_first_.begin(), newest_first_.end());
+  constexpr size_t kAhead = 8;
+  size_t listed = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i + 2 * kAhead < order.size()) {
+      const Entry* later = order[i + 2 * kAhead];
+      __builtin_prefetch(&later->ref.state);
+      __builtin_prefetch(&later->ref_head);
+    }
+    if (i + kAhead < order.size()) {
+      const std::string& head = order[i + kAhead]->ref_head;
+      for (size_t line = 0; line < head.size(); line += 64) __builtin_prefetch(head.data() + line);
+    }
+    const Entry* entry = order[i];
+    // Newest first: past the freshness cut, nothing further can match.
+    if (query.min_updated_at_ms && entry->ref.state.updated_at_ms < *query.min_updated_at_ms) {
+      break;
+    }
+    if (!Matches(query, entry->ref)) continue;
+    AppendInstance(entry->ref_head, entry->ref.state, out);
+    if (++listed == limit) break;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<WorkerState> MemoryStore::UpdateStatus(const WorkerKey& key,
@@ -161,7 +223,9 @@ absl::StatusOr<WorkerState> MemoryStore::UpdateStatus(const WorkerKey& key,
   if (update.expected && !(*update.expected == entry->ref.state)) {
     return absl::FailedPreconditionError("worker state changed");
   }
+  newest_first_.erase(entry);  // before its key changes
   entry->ref.state = WorkerState{update.status, clock_(), update.source_load};
+  newest_first_.insert(entry);
   return entry->ref.state;
 }
 

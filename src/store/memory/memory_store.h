@@ -5,8 +5,10 @@
 
 #include <functional>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "store/store.h"
 
@@ -46,6 +48,9 @@ class MemoryStore final : public Store {
                                      const UpsertOptions& options) override;
   absl::StatusOr<StoredWorker> Get(const WorkerKey& key) override;
   absl::StatusOr<std::vector<WorkerRef>> List(const ListQuery& query) override;
+  // From each worker's ref encoded at publish plus its live fields; a
+  // listing without a source walks an index kept newest first.
+  absl::Status AppendListReply(const ListQuery& query, std::string* out) override;
   absl::StatusOr<WorkerState> UpdateStatus(const WorkerKey& key,
                                            const StatusUpdate& update) override;
   absl::Status Remove(const WorkerKey& key,
@@ -56,17 +61,24 @@ class MemoryStore final : public Store {
     std::shared_ptr<const WorkerRecord> record;
     WorkerRef ref;  // summary with the live state
     size_t bytes = 0;
+    std::string ref_head;  // the ref's wire bytes but the live fields (ref_encoding.h)
+  };
+  // Store::List's order: newest updated_at first, then source_id, worker_id.
+  // Reads the entries' state: an entry leaves the index before it changes.
+  struct NewestFirst {
+    bool operator()(const Entry* a, const Entry* b) const;
   };
   struct Source {
     std::string model_name;
-    absl::flat_hash_map<std::string, Entry> workers;
+    // Node map: entries stay where they are (the index points at them).
+    absl::node_hash_map<std::string, Entry> workers;
     absl::flat_hash_map<uint32_t, absl::flat_hash_set<std::string>> by_rank;
   };
 
   Entry* FindLocked(const WorkerKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EraseLocked(const WorkerKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void CollectFrom(const Source& source, const ListQuery& query,
-                          std::vector<const WorkerRef*>* out);
+                          std::vector<const Entry*>* out);
 
   const ClockMs clock_;
   const MemoryStoreLimits limits_;
@@ -75,6 +87,9 @@ class MemoryStore final : public Store {
   int64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, Source> sources_ ABSL_GUARDED_BY(mu_);
   size_t worker_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Every entry, newest first: an unfiltered listing walks it in order.
+  absl::btree_set<const Entry*, NewestFirst> newest_first_ ABSL_GUARDED_BY(mu_);
+  size_t ref_head_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace mx::store
