@@ -185,6 +185,9 @@ int main(int argc, char** argv) {
   std::printf("%d targets waiting: READY -> first %.2f ms, median %.2f ms, last notified %.2f ms\n",
               targets, Percentile(delays, 0.0), Percentile(delays, 0.5),
               *std::max_element(delays.begin(), delays.end()));
+  std::printf("fan-out: %.1f us per watcher ((last - first) / (targets - 1))\n",
+              1000.0 * (*std::max_element(delays.begin(), delays.end()) - Percentile(delays, 0.0)) /
+                  std::max(1, targets - 1));
   std::printf("idle cost: %.1f KB RSS per watcher (client and server in one process)\n",
               static_cast<double>(rss_after - rss_before) / targets);
   std::printf("unary RPCs during 2 s idle: %s (polling once a second: %d)\n",
