@@ -62,6 +62,9 @@ struct ServerConfig {
   // RELEASING refit versions with no shards and no live lease are purged this
   // long after release; 0 keeps them forever (docs/refit.md).
   std::chrono::seconds refit_retention{0};
+  // How long a new WatchSources stream waits (parked, no thread blocked) for
+  // this replica's earlier writes to reach the watch hub; tests lengthen it.
+  std::chrono::milliseconds watch_catch_up_timeout{1000};
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   bool help = false;

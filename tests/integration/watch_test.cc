@@ -2,10 +2,13 @@
 // heartbeat-timeout transition, resume, reset, a slow watcher, auth.
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
+#include "integration/child_process.h"  // WaitFor
 #include "integration/server_fixture.h"
 #include "integration/watch_stream.h"
+#include "list_gate_store.h"
 
 namespace mx::testing {
 namespace {
@@ -180,6 +183,66 @@ TEST_F(WatchTest, ShutdownEndsWatchersWithUnavailable) {
   auto ended = watch.Ended();
   ASSERT_TRUE(ended.has_value());
   EXPECT_EQ(ended->error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// The hub lags (its store reads wait); watches begun meanwhile wait for it
+// to apply the write acknowledged before them, and while they do, no gRPC
+// thread is taken: a unary call on the same server still answers.
+TEST_F(WatchTest, WatchesWaitingForTheHubToCatchUpHoldBackNoOtherCall) {
+  auto gated = std::make_unique<store::testing::ListGateStore>(std::make_unique<store::MemoryStore>());
+  store::testing::ListGateStore* gate = gated.get();
+  server::ServerConfig config = DefaultConfig();
+  config.watch_catch_up_timeout = std::chrono::milliseconds(120000);
+  auto lagging = server::Server::Start(config, std::move(gated));
+  ASSERT_TRUE(lagging.ok()) << lagging.status();
+  const int lagging_port = (*lagging)->port();
+  auto stub = p2p::P2pService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", lagging_port), grpc::InsecureChannelCredentials()));
+  auto call = [&](auto method, const auto& request, auto* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(20));
+    return ((*stub).*method)(&context, request, response);
+  };
+
+  gate->Close();
+  absl::Cleanup reopen = [gate] { gate->Open(); };  // on every way out, before the server goes
+  auto publish = MakePublish("org/watched", "acknowledged", 0, 2);
+  publish.mutable_worker()->set_status(p2p::SOURCE_STATUS_READY);
+  p2p::PublishMetadataResponse published;
+  ASSERT_TRUE(call(&p2p::P2pService::Stub::PublishMetadata, publish, &published).ok());
+  ASSERT_TRUE(WaitFor([&] { return gate->waiting() >= 1; }, seconds(20))) << "the hub lags";
+
+  constexpr int kWatches = 48;
+  std::vector<std::unique_ptr<WatchStream>> watches;
+  for (int i = 0; i < kWatches; ++i) {
+    watches.push_back(std::make_unique<WatchStream>(lagging_port, ReadyWatch()));
+  }
+  const std::string all_waiting = absl::StrCat("\nmxd_watchers ", kWatches, "\n");
+  std::string page;
+  ASSERT_TRUE(WaitFor([&] {
+    page = (*lagging)->registry().Render();
+    return page.find(all_waiting) != std::string::npos;
+  }, seconds(20))) << "every watch began and waits:\n" << page.substr(page.find("mxd_watchers"), 200);
+
+  p2p::GetMetadataRequest get;
+  get.set_mx_source_id(published.mx_source_id());
+  get.set_worker_id("acknowledged");
+  p2p::GetMetadataResponse got;
+  ASSERT_TRUE(call(&p2p::P2pService::Stub::GetMetadata, get, &got).ok());
+  EXPECT_TRUE(got.found());
+  for (auto& watch : watches) {
+    auto early = watch->Next(milliseconds(0));
+    EXPECT_FALSE(early.has_value()) << "no snapshot before the hub caught up: "
+                                    << (early ? early->DebugString() : "");
+  }
+
+  gate->Open();
+  for (auto& watch : watches) {
+    std::string token;
+    EXPECT_EQ(ReadSnapshot(watch.get(), &token), std::set<std::string>{"acknowledged"});
+  }
+  watches.clear();
+  (*lagging)->Shutdown();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "fault_store.h"
+#include "list_gate_store.h"
 #include "integration/child_process.h"  // WaitFor
 #include "store/memory/memory_store.h"
 #include "test_records.h"
@@ -21,9 +22,12 @@ using Type = disc::SourceEvent;
 
 class Collector final : public Subscriber {
  public:
-  bool Deliver(std::vector<disc::SourceEvent> events) override {
+  bool Deliver(std::vector<OutEvent> events) override {
     absl::MutexLock lock(&mu_);
-    for (auto& e : events) events_.push_back(std::move(e));
+    for (auto& e : events) {
+      events_.push_back(Decode(e));
+      raw_.push_back(std::move(e));
+    }
     return true;
   }
   void Abort(const absl::Status& status) override {
@@ -34,6 +38,10 @@ class Collector final : public Subscriber {
     absl::MutexLock lock(&mu_);
     return events_;
   }
+  std::vector<OutEvent> raw() {
+    absl::MutexLock lock(&mu_);
+    return raw_;
+  }
   absl::Status aborted() {
     absl::MutexLock lock(&mu_);
     return aborted_;
@@ -42,6 +50,7 @@ class Collector final : public Subscriber {
  private:
   absl::Mutex mu_;
   std::vector<disc::SourceEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<OutEvent> raw_ ABSL_GUARDED_BY(mu_);
   absl::Status aborted_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -192,6 +201,101 @@ TEST(WatchHubTest, AFeedThatWillNotStartFallsBackToListing) {
   ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
   EXPECT_EQ(watcher.events()[1].source().worker_id(), "unannounced");
   hub.Unsubscribe(&watcher);
+  hub.Stop();
+}
+
+TEST(WatchHubTest, OneChangeIsEncodedOnceAndEveryWatcherThatSeesItSharesTheBytes) {
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  WatchHub hub(&memory, options);
+  hub.Start();
+  disc::WatchSourcesRequest rank0;
+  rank0.mutable_filter()->set_worker_rank_filter(0);
+  disc::WatchSourcesRequest rank7;
+  rank7.mutable_filter()->set_worker_rank_filter(7);
+  Collector a, b, c, elsewhere;
+  ASSERT_TRUE(hub.Subscribe(&a, Everything()).ok());
+  ASSERT_TRUE(hub.Subscribe(&b, Everything()).ok());
+  ASSERT_TRUE(hub.Subscribe(&c, rank0).ok());
+  ASSERT_TRUE(hub.Subscribe(&elsewhere, rank7).ok());
+
+  auto record = store::testing::MakeRecord("m", "w0", 0);
+  ASSERT_TRUE(memory.Upsert(record, {}).ok());
+  hub.OnChange({record->source_id, record->worker_id});
+  for (Collector* watcher : {&a, &b, &c}) {
+    ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher->events().size() == 2; },
+                                     milliseconds(20000)));
+  }
+  const OutEvent shared = a.raw()[1];
+  ASSERT_NE(shared.bytes, nullptr) << "a live event travels as encoded bytes";
+  EXPECT_EQ(shared.message, nullptr);
+  EXPECT_EQ(b.raw()[1].bytes.get(), shared.bytes.get()) << "one encoding, shared";
+  EXPECT_EQ(c.raw()[1].bytes.get(), shared.bytes.get()) << "another filter that sees it the same way";
+  const disc::SourceEvent added = Decode(shared);
+  EXPECT_EQ(added.type(), Type::TYPE_ADDED);
+  EXPECT_EQ(added.source().worker_id(), "w0");
+  EXPECT_EQ(added.resume_token(), c.events()[1].resume_token());
+  EXPECT_GT(added.resume_token(), a.events()[0].resume_token());
+
+  // Moved to rank 7: a CHANGED for `a`, a REMOVED for `c` and an ADDED for
+  // `elsewhere`, each the same worker with the same token.
+  auto moved = store::testing::MakeRecord("m", "w0", 7);
+  ASSERT_TRUE(memory.Upsert(moved, {}).ok());
+  hub.OnChange({moved->source_id, moved->worker_id});
+  for (Collector* watcher : {&a, &c, &elsewhere}) {
+    ASSERT_TRUE(mx::testing::WaitFor(
+        [&] { return watcher->events().size() == (watcher == &elsewhere ? 2u : 3u); },
+        milliseconds(20000)));
+  }
+  const disc::SourceEvent changed = a.events()[2];
+  const disc::SourceEvent removed = c.events()[2];
+  const disc::SourceEvent appeared = elsewhere.events()[1];
+  EXPECT_EQ(changed.type(), Type::TYPE_CHANGED);
+  EXPECT_EQ(removed.type(), Type::TYPE_REMOVED);
+  EXPECT_EQ(appeared.type(), Type::TYPE_ADDED);
+  for (const auto* event : {&removed, &appeared}) {
+    EXPECT_EQ(event->source().worker_rank(), 7u);
+    EXPECT_EQ(event->resume_token(), changed.resume_token());
+  }
+  EXPECT_EQ(changed.source().worker_rank(), 7u);
+  for (Collector* watcher : {&a, &b, &c, &elsewhere}) hub.Unsubscribe(watcher);
+  hub.Stop();
+}
+
+TEST(WatchHubTest, AWatchBegunWhileTheHubLagsIsParkedWithoutBlockingAndStartsOnceItCaughtUp) {
+  store::MemoryStore memory;
+  store::testing::ListGateStore gate(&memory);
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  options.catch_up_timeout = milliseconds(120000);  // only catching up lets it go
+  WatchHub hub(&gate, options);
+  hub.Start();
+  gate.Close();
+  auto record = store::testing::MakeRecord("m", "acknowledged", 0);
+  ASSERT_TRUE(gate.Upsert(record, {}).ok());
+  hub.OnChange({record->source_id, record->worker_id});  // the hub now waits in List
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return gate.waiting() == 1; }, milliseconds(20000)));
+
+  Collector parked, gone;
+  ASSERT_TRUE(hub.Subscribe(&parked, Everything()).ok());  // returns: nothing waits
+  ASSERT_TRUE(hub.Subscribe(&gone, Everything()).ok());
+  EXPECT_EQ(hub.parked(), 2u);
+  EXPECT_TRUE(parked.events().empty());
+  hub.Unsubscribe(&gone);  // never hears from the hub again
+  EXPECT_EQ(hub.parked(), 1u);
+
+  gate.Open();
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return parked.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_EQ(parked.events()[0].type(), Type::TYPE_SNAPSHOT);
+  EXPECT_EQ(parked.events()[0].source().worker_id(), "acknowledged") << "reads its replica's write";
+  EXPECT_EQ(parked.events()[1].type(), Type::TYPE_SNAPSHOT_END);
+  EXPECT_EQ(hub.parked(), 0u);
+  EXPECT_TRUE(gone.events().empty());
+  EXPECT_TRUE(gone.aborted().ok());
+  hub.Unsubscribe(&parked);
   hub.Stop();
 }
 

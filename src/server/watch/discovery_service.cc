@@ -1,6 +1,8 @@
 #include "server/watch/discovery_service.h"
 
 #include <deque>
+#include <memory>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "server/status_map.h"
@@ -8,33 +10,72 @@
 namespace mx::server::watch {
 namespace {
 
+absl::Status ParseRequest(const grpc::ByteBuffer& raw, disc::WatchSourcesRequest* request) {
+  grpc::ByteBuffer copy(raw);  // shares the slices
+  grpc::Status status =
+      grpc::SerializationTraits<disc::WatchSourcesRequest>::Deserialize(&copy, request);
+  if (status.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("cannot parse the request: ", status.error_message()));
+}
+
+void ReleaseShared(void* shared) { delete static_cast<std::shared_ptr<const std::string>*>(shared); }
+
+// The wire bytes of `event`: a slice over the hub's shared bytes (no copy),
+// or the message encoded here, on the stream's own time.
+grpc::ByteBuffer Wire(const OutEvent& event) {
+  if (event.bytes) {
+    auto* ref = new std::shared_ptr<const std::string>(event.bytes);
+    grpc::Slice slice(const_cast<char*>((*ref)->data()), (*ref)->size(), &ReleaseShared, ref);
+    return grpc::ByteBuffer(&slice, 1);
+  }
+  grpc::ByteBuffer out;
+  bool own = false;
+  (void)grpc::SerializationTraits<disc::SourceEvent>::Serialize(*event.message, &out, &own);
+  return out;
+}
+
 // Lock order: the hub's lock, then mu_ (the hub calls Deliver/Abort with
-// its lock held; OnDone takes the hub's lock without holding mu_).
-class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, public Subscriber {
+// its lock held and Flush with its flush lock held; OnDone takes the hub's
+// locks without holding mu_).
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public Subscriber {
  public:
   WatchReactor(WatchHub* hub, size_t max_queued) : hub_(hub), max_queued_(max_queued) {}
 
-  void Begin(const absl::Status& admitted, const disc::WatchSourcesRequest& request) {
+  // Subscribes; the hub queues the first events and Flush starts sending.
+  // Finish is held back until it returns (holds_), so `this` stays alive.
+  void Begin(const absl::Status& admitted, const grpc::ByteBuffer& raw) {
     absl::Status status = admitted;
+    disc::WatchSourcesRequest request;
+    if (status.ok()) status = ParseRequest(raw, &request);
     if (status.ok()) status = hub_->Subscribe(this, request);
-    if (!status.ok()) EndWith(ToGrpcStatus(status));
+    absl::MutexLock lock(&mu_);
+    --holds_;
+    if (!status.ok()) {
+      EndLocked(ToGrpcStatus(status));
+    } else if (!ending_ && !writing_ && !queue_.empty()) {
+      WriteNextLocked();
+    }
+    if (ending_ && !writing_ && holds_ == 0) FinishOnceLocked();
+  }
+
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    ++holds_;
   }
 
   // Authenticates on `pool` (TokenReview waits on the API server, never on
   // a gRPC thread), then Begin. The call is not finished while that runs.
   void BeginOnPool(ThreadPool* pool, const Authenticator& authenticate,
-                   grpc::CallbackServerContext* context, const disc::WatchSourcesRequest* request) {
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = true;  // holds Finish back, as a write in flight does
-    }
+                   grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+    Hold();
     const bool queued = pool->TrySubmit([this, &authenticate, context, request] {
       absl::Status admitted = authenticate(context, "WatchSources").status();
       {
         absl::MutexLock lock(&mu_);
-        writing_ = false;
         if (ending_) {  // cancelled meanwhile
-          FinishOnceLocked();
+          --holds_;
+          if (!writing_ && holds_ == 0) FinishOnceLocked();
           return;
         }
       }
@@ -42,12 +83,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
     });
     if (!queued) {
       absl::MutexLock lock(&mu_);
-      writing_ = false;
+      --holds_;
       EndLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server busy; watch again"));
     }
   }
 
-  bool Deliver(std::vector<disc::SourceEvent> events) override {
+  bool Deliver(std::vector<OutEvent> events) override {
     absl::MutexLock lock(&mu_);
     if (ending_) return false;
     if (limit_ == 0) limit_ = max_queued_ + events.size();  // the snapshot always fits
@@ -59,8 +100,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
       return false;
     }
     for (auto& event : events) queue_.push_back(std::move(event));
-    if (!writing_) WriteNextLocked();
-    return true;
+    return true;  // Flush starts the write, outside the hub's lock
+  }
+
+  void Flush() override {
+    absl::MutexLock lock(&mu_);
+    if (!ending_ && !writing_ && !queue_.empty()) WriteNextLocked();
   }
 
   void Abort(const absl::Status& status) override {
@@ -81,7 +126,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
       final_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
     }
     if (ending_) {
-      FinishOnceLocked();
+      if (holds_ == 0) FinishOnceLocked();
     } else if (!queue_.empty()) {
       WriteNextLocked();
     }
@@ -98,18 +143,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
   }
 
  private:
-  void EndWith(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    EndLocked(status);
-  }
-
-  // Drops what was not sent yet and finishes once the write in flight is done.
+  // Drops what was not sent yet and finishes once the write in flight is
+  // done and nothing holds the call.
   void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (ending_) return;
     ending_ = true;
     final_ = status;
     while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
-    if (!writing_) FinishOnceLocked();
+    if (!writing_ && holds_ == 0) FinishOnceLocked();
   }
 
   void FinishOnceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -120,14 +161,17 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
 
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     writing_ = true;
-    StartWrite(&queue_.front());  // deque: the element stays put until popped
+    wire_ = Wire(queue_.front());  // lives until OnWriteDone
+    StartWrite(&wire_);
   }
 
   WatchHub* const hub_;
   const size_t max_queued_;
   absl::Mutex mu_;
-  std::deque<disc::SourceEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<OutEvent> queue_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer wire_ ABSL_GUARDED_BY(mu_);
   size_t limit_ ABSL_GUARDED_BY(mu_) = 0;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;  // Begin still running
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -136,8 +180,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<disc::SourceEvent>, p
 
 }  // namespace
 
-grpc::ServerWriteReactor<disc::SourceEvent>* DiscoveryService::WatchSources(
-    grpc::CallbackServerContext* context, const disc::WatchSourcesRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DiscoveryService::WatchSources(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   auto* reactor = new WatchReactor(hub_, max_queued_);
   if (authenticate_ && auth_pool_ != nullptr) {
     reactor->BeginOnPool(auth_pool_, authenticate_, context, request);
@@ -145,6 +189,7 @@ grpc::ServerWriteReactor<disc::SourceEvent>* DiscoveryService::WatchSources(
   }
   absl::Status admitted;
   if (authenticate_) admitted = authenticate_(context, "WatchSources").status();
+  reactor->Hold();
   reactor->Begin(admitted, *request);
   return reactor;
 }

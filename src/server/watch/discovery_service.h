@@ -11,7 +11,10 @@
 
 namespace mx::server::watch {
 
-class DiscoveryService final : public disc::Discovery::CallbackService {
+// WatchSources is served raw: events go out as bytes the hub encoded once
+// per change and shares among watchers (the wire is unchanged).
+class DiscoveryService final
+    : public disc::Discovery::WithRawCallbackMethod_WatchSources<disc::Discovery::Service> {
  public:
   // A watcher with more than `max_queued` events unsent (beyond its
   // snapshot) has fallen behind and is ended with RESOURCE_EXHAUSTED.
@@ -23,8 +26,8 @@ class DiscoveryService final : public disc::Discovery::CallbackService {
         max_queued_(max_queued),
         auth_pool_(auth_pool) {}
 
-  grpc::ServerWriteReactor<disc::SourceEvent>* WatchSources(
-      grpc::CallbackServerContext* context, const disc::WatchSourcesRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchSources(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
 
  private:
   WatchHub* const hub_;

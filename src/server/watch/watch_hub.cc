@@ -40,7 +40,37 @@ disc::SourceEvent Event(disc::SourceEvent::Type type, const store::WorkerRef* re
   return event;
 }
 
+std::shared_ptr<const disc::SourceEvent> Message(disc::SourceEvent::Type type,
+                                                const store::WorkerRef* ref,
+                                                const std::string& token) {
+  return std::make_shared<const disc::SourceEvent>(Event(type, ref, token));
+}
+
+std::shared_ptr<const std::string> Encode(const disc::SourceEvent& event) {
+  auto bytes = std::make_shared<std::string>();
+  event.SerializeToString(bytes.get());
+  return bytes;
+}
+
+// The same event with another type: `type` is field 1 and serialized first
+// (tag 0x08, then a one-byte varint for every type we send), so only that
+// byte differs.
+std::shared_ptr<const std::string> Retyped(const std::shared_ptr<const std::string>& bytes,
+                                           disc::SourceEvent::Type type) {
+  if (bytes->size() < 2 || (*bytes)[0] != 0x08 || type <= 0 || type >= 0x80) return nullptr;
+  auto copy = std::make_shared<std::string>(*bytes);
+  (*copy)[1] = static_cast<char>(type);
+  return copy;
+}
+
 }  // namespace
+
+disc::SourceEvent Decode(const OutEvent& event) {
+  if (event.message) return *event.message;
+  disc::SourceEvent decoded;
+  if (event.bytes) decoded.ParseFromString(*event.bytes);
+  return decoded;
+}
 
 WatchHub::WatchHub(store::Store* store, WatchHubOptions options, store::ChangeFeed* feed)
     : store_(store), options_(options), epoch_(RandomEpoch()), feed_(feed) {}
@@ -59,6 +89,7 @@ void WatchHub::Start() {
     }
   }
   SyncAll();
+  Flush();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -87,7 +118,7 @@ void WatchHub::OnChange(const store::WorkerKey& key) {
 
 size_t WatchHub::watchers() const {
   absl::MutexLock lock(&mu_);
-  return watches_.size();
+  return watches_.size() + parked_.size();
 }
 
 uint64_t WatchHub::events_delivered() const {
@@ -102,7 +133,12 @@ bool WatchHub::Fresh(const store::WorkerRef& ref, int64_t now_ms) const {
          ref.state.updated_at_ms >= now_ms - options_.heartbeat_timeout.count();
 }
 
-std::string WatchHub::TokenLocked(uint64_t seq) const { return absl::StrCat(epoch_, "-", seq); }
+std::string WatchHub::Token(uint64_t seq) const { return absl::StrCat(epoch_, "-", seq); }
+
+size_t WatchHub::parked() const {
+  absl::MutexLock lock(&mu_);
+  return parked_.size();
+}
 
 void WatchHub::Run() {
   using Clock = std::chrono::steady_clock;
@@ -141,7 +177,10 @@ void WatchHub::Run() {
       next_sync = Clock::now() +
                   (need_sync_ ? std::max(resync, std::chrono::milliseconds(1000)) : resync);
     } else {
-      for (const auto& [source_id, worker_id] : keys) Refresh({source_id, worker_id});
+      for (const auto& [source_id, worker_id] : keys) {
+        Refresh({source_id, worker_id});
+        Flush();  // each change goes out as soon as it is known
+      }
     }
     // An in-process store's clock costs nothing to read: follow it exactly
     // (tests move it); a network store's offset is measured at each sync.
@@ -149,14 +188,18 @@ void WatchHub::Run() {
     if (!store_->MayBlock()) {
       if (auto now = store_->NowMs(); now.ok()) store_now = *now;
     }
-    absl::MutexLock lock(&mu_);
-    changes_applied_ = std::max(changes_applied_, announced);
-    if (store_now) clock_offset_ms_ = *store_now - store::SystemClockMs();
-    ExpireLocked(StoreNowMs());
-    if (Clock::now() >= next_progress) {
-      ProgressLocked();
-      next_progress = Clock::now() + options_.progress_interval;
+    bool progress = false;
+    {
+      absl::MutexLock lock(&mu_);
+      changes_applied_ = std::max(changes_applied_, announced);
+      if (store_now) clock_offset_ms_ = *store_now - store::SystemClockMs();
+      ExpireLocked(StoreNowMs());
+      if (Clock::now() >= next_progress) {
+        progress = true;
+        next_progress = Clock::now() + options_.progress_interval;
+      }
     }
+    Flush(progress);  // also starts the parked watches whose wait is over
   }
 }
 
@@ -241,66 +284,136 @@ void WatchHub::ExpireLocked(int64_t now_ms) {
 
 void WatchHub::AppendLocked(Change change) {
   change.seq = ++seq_;
-  std::vector<Subscriber*> dead;
-  for (const auto& [subscriber, watch] : watches_) {
-    auto event = EventFor(watch.filter, change);
-    if (event && !SendLocked(subscriber, {*std::move(event)})) dead.push_back(subscriber);
-  }
-  for (Subscriber* subscriber : dead) watches_.erase(subscriber);
+  if (!watches_.empty()) unsent_.push_back(Unsent{change, nullptr, nullptr, nullptr});
   log_.push_back(std::move(change));
   while (log_.size() > options_.log_capacity) log_.pop_front();
 }
 
-void WatchHub::ProgressLocked() {
-  std::vector<Subscriber*> dead;
-  for (const auto& [subscriber, watch] : watches_) {
-    if (!SendLocked(subscriber,
-                    {Event(disc::SourceEvent::TYPE_PROGRESS, nullptr, TokenLocked(seq_))})) {
-      dead.push_back(subscriber);
+void WatchHub::Flush(bool progress) {
+  std::vector<Unsent> batch;
+  uint64_t progress_seq = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (unsent_.empty() && parked_.empty() && (!progress || watches_.empty())) return;
+    batch.swap(unsent_);
+    progress_seq = seq_;
+  }
+  // Encoding, once per change and way of seeing it, without the lock.
+  for (Unsent& unsent : batch) {
+    const Change& change = unsent.change;
+    const std::string token = Token(change.seq);
+    if (change.after) {
+      unsent.added = Encode(Event(disc::SourceEvent::TYPE_ADDED, &change.after->ref, token));
+      unsent.changed = Retyped(unsent.added, disc::SourceEvent::TYPE_CHANGED);
+      unsent.removed = Retyped(unsent.added, disc::SourceEvent::TYPE_REMOVED);
+      if (!unsent.changed || !unsent.removed) {  // never with today's types; stays correct
+        unsent.changed = Encode(Event(disc::SourceEvent::TYPE_CHANGED, &change.after->ref, token));
+        unsent.removed = Encode(Event(disc::SourceEvent::TYPE_REMOVED, &change.after->ref, token));
+      }
+    } else {
+      unsent.removed = Encode(Event(disc::SourceEvent::TYPE_REMOVED, &change.before->ref, token));
     }
   }
-  for (Subscriber* subscriber : dead) watches_.erase(subscriber);
+  std::shared_ptr<const std::string> progress_bytes;
+  if (progress) {
+    progress_bytes = Encode(Event(disc::SourceEvent::TYPE_PROGRESS, nullptr, Token(progress_seq)));
+  }
+  std::vector<Subscriber*> flush;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Subscriber*> dead;
+    for (const auto& [subscriber, watch] : watches_) {
+      std::vector<OutEvent> out;
+      for (const Unsent& unsent : batch) {
+        if (unsent.change.seq <= watch.from_seq) continue;  // in its snapshot
+        switch (Visibility(watch.filter, unsent.change)) {
+          case disc::SourceEvent::TYPE_ADDED: out.push_back({unsent.added, nullptr}); break;
+          case disc::SourceEvent::TYPE_CHANGED: out.push_back({unsent.changed, nullptr}); break;
+          case disc::SourceEvent::TYPE_REMOVED: out.push_back({unsent.removed, nullptr}); break;
+          default: break;
+        }
+      }
+      if (progress_bytes && progress_seq >= watch.from_seq) out.push_back({progress_bytes, nullptr});
+      if (out.empty()) continue;
+      if (SendLocked(subscriber, std::move(out))) {
+        flush.push_back(subscriber);
+      } else {
+        dead.push_back(subscriber);
+      }
+    }
+    for (Subscriber* subscriber : dead) watches_.erase(subscriber);
+    for (Subscriber* subscriber : UnparkLocked(false)) flush.push_back(subscriber);
+    // Taken before mu_ is let go: an Unsubscribe from now on waits for the
+    // flushes below (see the lock order in the header).
+    flush_mu_.Lock();
+  }
+  for (Subscriber* subscriber : flush) subscriber->Flush();
+  flush_mu_.Unlock();
+}
+
+std::vector<Subscriber*> WatchHub::UnparkLocked(bool all) {
+  std::vector<Subscriber*> begun;
+  if (parked_.empty()) return begun;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Parked> still;
+  for (Parked& parked : parked_) {
+    if (!all && changes_applied_ < parked.announced && now < parked.deadline) {
+      still.push_back(std::move(parked));
+      continue;
+    }
+    absl::Status status = BeginLocked(parked.subscriber, std::move(parked.filter), parked.token);
+    if (status.ok()) {
+      begun.push_back(parked.subscriber);
+    } else {
+      parked.subscriber->Abort(status);
+    }
+  }
+  parked_.swap(still);
+  return begun;
 }
 
 void WatchHub::AbortAllLocked(const absl::Status& status) {
   for (const auto& [subscriber, watch] : watches_) subscriber->Abort(status);
   watches_.clear();
+  for (const Parked& parked : parked_) parked.subscriber->Abort(status);
+  parked_.clear();
+  unsent_.clear();
 }
 
-bool WatchHub::SendLocked(Subscriber* subscriber, std::vector<disc::SourceEvent> events) {
+bool WatchHub::SendLocked(Subscriber* subscriber, std::vector<OutEvent> events) {
   const size_t n = events.size();
   if (!subscriber->Deliver(std::move(events))) return false;
   delivered_ += n;
   return true;
 }
 
-std::optional<disc::SourceEvent> WatchHub::EventFor(const Filter& filter,
-                                                    const Change& change) const {
+int WatchHub::Visibility(const Filter& filter, const Change& change) {
   auto visible = [&filter](const std::optional<Entry>& e) {
     return e && store::Matches(filter.query, e->ref) && (!filter.ready_only || e->fresh);
   };
   const bool was = visible(change.before);
   const bool is = visible(change.after);
-  const std::string token = TokenLocked(change.seq);
-  if (is) {
-    return Event(was ? disc::SourceEvent::TYPE_CHANGED : disc::SourceEvent::TYPE_ADDED,
-                 &change.after->ref, token);
-  }
-  if (was) {
-    return Event(disc::SourceEvent::TYPE_REMOVED,
-                 change.after ? &change.after->ref : &change.before->ref, token);
-  }
-  return std::nullopt;
+  if (is) return was ? disc::SourceEvent::TYPE_CHANGED : disc::SourceEvent::TYPE_ADDED;
+  if (was) return disc::SourceEvent::TYPE_REMOVED;
+  return disc::SourceEvent::TYPE_UNSPECIFIED;
 }
 
-std::vector<disc::SourceEvent> WatchHub::SnapshotLocked(const Filter& filter) {
-  std::vector<disc::SourceEvent> events;
-  const std::string token = TokenLocked(seq_);
+std::optional<disc::SourceEvent> WatchHub::EventFor(const Filter& filter,
+                                                    const Change& change) const {
+  const int type = Visibility(filter, change);
+  if (type == disc::SourceEvent::TYPE_UNSPECIFIED) return std::nullopt;
+  const store::WorkerRef* ref = change.after ? &change.after->ref : &change.before->ref;
+  return Event(static_cast<disc::SourceEvent::Type>(type), ref, Token(change.seq));
+}
+
+std::vector<OutEvent> WatchHub::SnapshotLocked(const Filter& filter) {
+  std::vector<OutEvent> events;
+  const std::string token = Token(seq_);
   for (const auto& [id, entry] : view_) {
     if (!store::Matches(filter.query, entry.ref) || (filter.ready_only && !entry.fresh)) continue;
-    events.push_back(Event(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, token));
+    events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, token)});
   }
-  events.push_back(Event(disc::SourceEvent::TYPE_SNAPSHOT_END, nullptr, token));
+  events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT_END, nullptr, token)});
   return events;
 }
 
@@ -313,17 +426,25 @@ absl::Status WatchHub::Subscribe(Subscriber* subscriber, const disc::WatchSource
   filter.ready_only = filter.query.status == model_express::p2p::SOURCE_STATUS_READY;
 
   absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("server is shutting down");
   // Read your writes: what this replica acknowledged before the watch began
-  // is in its snapshot (bounded: a hub stuck on the store lets it go on).
-  const uint64_t announced = changes_announced_;
-  auto caught_up = [this, announced]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || changes_applied_ >= announced;
-  };
-  mu_.AwaitWithTimeout(absl::Condition(&caught_up), absl::Seconds(1));
+  // goes into its snapshot. Until the hub applied it the watch is parked;
+  // the hub's thread begins it (at the latest after catch_up_timeout: a hub
+  // stuck on the store lets it go on).
+  if (changes_applied_ < changes_announced_) {
+    parked_.push_back(Parked{subscriber, std::move(filter), request.resume_token(),
+                             changes_announced_,
+                             std::chrono::steady_clock::now() + options_.catch_up_timeout});
+    return absl::OkStatus();
+  }
+  return BeginLocked(subscriber, std::move(filter), request.resume_token());
+}
+
+absl::Status WatchHub::BeginLocked(Subscriber* subscriber, Filter filter, const std::string& token) {
   if (stopping_) return absl::UnavailableError("server is shutting down");
   if (!synced_) return absl::UnavailableError("no current view of the store yet; retry");
-  std::vector<disc::SourceEvent> events;
-  const std::string& token = request.resume_token();
+  std::vector<OutEvent> events;
+  bool reset = false;
   if (!token.empty()) {
     // "<epoch>-<seq>": resumable when it is ours and no change after it
     // has left the log.
@@ -339,29 +460,39 @@ absl::Status WatchHub::Subscribe(Subscriber* subscriber, const disc::WatchSource
     if (ours && seq + 1 >= oldest) {
       for (const Change& change : log_) {
         if (change.seq <= seq) continue;
-        if (auto event = EventFor(filter, change)) events.push_back(*std::move(event));
+        if (auto event = EventFor(filter, change)) {
+          events.push_back({nullptr, std::make_shared<const disc::SourceEvent>(*std::move(event))});
+        }
       }
-      events.push_back(Event(disc::SourceEvent::TYPE_PROGRESS, nullptr, TokenLocked(seq_)));
+      events.push_back({nullptr, Message(disc::SourceEvent::TYPE_PROGRESS, nullptr, Token(seq_))});
     } else {
-      disc::SourceEvent reset = Event(disc::SourceEvent::TYPE_RESET, nullptr, "");
-      reset.set_reason(ours ? "resume token too old: changes after it were dropped"
-                            : "resume token not from this server's current run");
-      events.push_back(std::move(reset));
+      auto message = std::make_shared<disc::SourceEvent>(
+          Event(disc::SourceEvent::TYPE_RESET, nullptr, ""));
+      message->set_reason(ours ? "resume token too old: changes after it were dropped"
+                               : "resume token not from this server's current run");
+      events.push_back({nullptr, std::move(message)});
+      reset = true;
     }
   }
-  if (token.empty() || events.back().type() == disc::SourceEvent::TYPE_RESET) {
+  if (token.empty() || reset) {
     for (auto& event : SnapshotLocked(filter)) events.push_back(std::move(event));
   }
   if (!SendLocked(subscriber, std::move(events))) {
     return absl::ResourceExhaustedError("the snapshot does not fit the watcher's buffer");
   }
-  watches_[subscriber] = Watch{std::move(filter)};
+  watches_[subscriber] = Watch{std::move(filter), seq_};
   return absl::OkStatus();
 }
 
 void WatchHub::Unsubscribe(Subscriber* subscriber) {
-  absl::MutexLock lock(&mu_);
-  watches_.erase(subscriber);
+  {
+    absl::MutexLock lock(&mu_);
+    watches_.erase(subscriber);
+    parked_.erase(std::remove_if(parked_.begin(), parked_.end(),
+                                 [subscriber](const Parked& p) { return p.subscriber == subscriber; }),
+                  parked_.end());
+  }
+  absl::MutexLock wait(&flush_mu_);  // a flush of it in progress ends first
 }
 
 }  // namespace mx::server::watch

@@ -38,18 +38,38 @@ struct WatchHubOptions {
   std::chrono::milliseconds tick{100};
   std::chrono::milliseconds progress_interval{5000};
   size_t log_capacity = 10000;  // changes kept for resuming
+  // How long a new watch waits for the hub to apply this replica's writes
+  // acknowledged before it began (read your writes); no thread waits.
+  std::chrono::milliseconds catch_up_timeout{1000};
 };
 
-// Receives a watcher's events. Called with the hub's lock held: must not
-// block nor call into the hub. Deliver returns false when the watcher
-// cannot take them (it fell behind or ended); the hub then forgets it.
+// One event on its way to a watcher: wire bytes encoded once per change and
+// shared by every watcher they go to (live changes, progress), or a message
+// the watcher's stream encodes itself (snapshot and resume events, which
+// are per watcher anyway). Never both.
+struct OutEvent {
+  std::shared_ptr<const std::string> bytes;
+  std::shared_ptr<const disc::SourceEvent> message;
+};
+
+// Receives a watcher's events. Deliver and Abort are called with the hub's
+// lock held: they must not block nor call into the hub, and they do no
+// encoding (queue only). Deliver returns false when the watcher cannot take
+// the events (it fell behind or ended); the hub then forgets it.
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
-  virtual bool Deliver(std::vector<disc::SourceEvent> events) = 0;
+  virtual bool Deliver(std::vector<OutEvent> events) = 0;
   // The hub cannot serve the watch any more (store unreachable).
   virtual void Abort(const absl::Status& status) = 0;
+  // Called without the hub's lock after Deliver (by the hub's thread, or by
+  // whoever called Subscribe once it returned): start sending what was
+  // queued. The hub never calls it after Unsubscribe returned.
+  virtual void Flush() {}
 };
+
+// Decodes an OutEvent (tests, and streams that need the message).
+disc::SourceEvent Decode(const OutEvent& event);
 
 class WatchHub final : private store::ChangeListener {
  public:
@@ -73,12 +93,18 @@ class WatchHub final : private store::ChangeListener {
 
   // Sends `subscriber` the snapshot (or, with a resumable token, the changes
   // since it; a RESET and a snapshot for one that is not) and then every
-  // matching change until Unsubscribe. InvalidArgument for a bad filter,
-  // Unavailable while the hub has no current view of the store.
+  // matching change until Unsubscribe. Never waits: while the hub has not yet
+  // applied the writes this replica acknowledged before the call (at most
+  // catch_up_timeout) the watch is parked and the hub's thread starts it
+  // later. InvalidArgument for a bad filter, Unavailable while the hub has
+  // no current view of the store; once parked, such errors reach the
+  // subscriber through Abort. OK: the caller calls subscriber->Flush().
   absl::Status Subscribe(Subscriber* subscriber, const disc::WatchSourcesRequest& request);
   // After it returns the hub never calls `subscriber` again. Idempotent.
   void Unsubscribe(Subscriber* subscriber);
 
+  // Watches parked waiting for the hub to catch up (tests, metrics).
+  size_t parked() const;
   size_t watchers() const;
   uint64_t events_delivered() const;
 
@@ -98,6 +124,20 @@ class WatchHub final : private store::ChangeListener {
   };
   struct Watch {
     Filter filter;
+    uint64_t from_seq = 0;  // changes up to this one are in its snapshot
+  };
+  struct Parked {
+    Subscriber* subscriber = nullptr;
+    Filter filter;
+    std::string token;
+    uint64_t announced = 0;  // changes_announced_ when it came
+    std::chrono::steady_clock::time_point deadline;
+  };
+  // A change appended but not yet sent, with its events encoded once
+  // (outside the lock) for each way a watcher can see it.
+  struct Unsent {
+    Change change;
+    std::shared_ptr<const std::string> added, changed, removed;
   };
 
   // store::ChangeListener (the feed's thread).
@@ -111,15 +151,22 @@ class WatchHub final : private store::ChangeListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AppendLocked(Change change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ProgressLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AbortAllLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool SendLocked(Subscriber* subscriber, std::vector<disc::SourceEvent> events)
+  bool SendLocked(Subscriber* subscriber, std::vector<OutEvent> events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<disc::SourceEvent> SnapshotLocked(const Filter& filter)
+  // Sends the unsent changes (and a progress event when `progress`) to the
+  // watches, encoding each event once without the lock, then flushes the
+  // watchers it delivered to. The hub's thread (and Start) only: keeps order.
+  void Flush(bool progress = false) ABSL_LOCKS_EXCLUDED(mu_, flush_mu_);
+  // Starts a watch: snapshot or resume events, then registers it.
+  absl::Status BeginLocked(Subscriber* subscriber, Filter filter, const std::string& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::optional<disc::SourceEvent> EventFor(const Filter& filter, const Change& change) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string TokenLocked(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the parked watches whose wait is over; returns those to flush.
+  std::vector<Subscriber*> UnparkLocked(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<OutEvent> SnapshotLocked(const Filter& filter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static int Visibility(const Filter& filter, const Change& change);
+  std::optional<disc::SourceEvent> EventFor(const Filter& filter, const Change& change) const;
+  std::string Token(uint64_t seq) const;
   bool Fresh(const store::WorkerRef& ref, int64_t now_ms) const;
   // Local clock + the offset measured at the last sync.
   int64_t StoreNowMs() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -128,7 +175,12 @@ class WatchHub final : private store::ChangeListener {
   const WatchHubOptions options_;
   const std::string epoch_;  // random per process: tokens of another replica reset
 
+  // Lock order: mu_, then flush_mu_, then a subscriber's own lock. The hub's
+  // thread holds flush_mu_ (not mu_) while it flushes subscribers;
+  // Unsubscribe takes it after forgetting the subscriber, so it returns only
+  // once no flush of that subscriber is in progress.
   mutable absl::Mutex mu_;
+  absl::Mutex flush_mu_ ABSL_ACQUIRED_AFTER(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
   bool need_sync_ ABSL_GUARDED_BY(mu_) = true;
@@ -144,6 +196,8 @@ class WatchHub final : private store::ChangeListener {
   std::deque<Change> log_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<Subscriber*, Watch> watches_ ABSL_GUARDED_BY(mu_);
+  std::vector<Parked> parked_ ABSL_GUARDED_BY(mu_);
+  std::vector<Unsent> unsent_ ABSL_GUARDED_BY(mu_);  // appended while watched, not yet sent
   uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ = false;
   store::ChangeFeed* const feed_;
