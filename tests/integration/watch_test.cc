@@ -107,6 +107,37 @@ TEST_F(WatchTest, AReadyWorkerThatStopsHeartBeatingLeavesAReadyWatchWithoutAnyWr
   EXPECT_EQ(removed->source().worker_id(), "silent");
 }
 
+TEST_F(WatchTest, AHeartbeatMovesAWorkersTimeoutSoOnlyTheSilentOneLeaves) {
+  const std::string sid = PublishReady("silent");
+  PublishReady("beating");
+  WatchStream watch(port(), ReadyWatch());
+  std::string token;
+  ASSERT_EQ(ReadSnapshot(&watch, &token), (std::set<std::string>{"beating", "silent"}));
+  AdvanceClock(seconds(60));
+  Status(sid, "beating", p2p::SOURCE_STATUS_READY);  // its timeout now ends at 150 s
+  auto beat = watch.Next();
+  ASSERT_TRUE(beat.has_value());
+  EXPECT_EQ(beat->type(), Type::TYPE_CHANGED);
+  EXPECT_EQ(beat->source().worker_id(), "beating");
+  AdvanceClock(seconds(31));  // 91 s: past the first timeout only
+  auto removed = watch.Next();
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->type(), Type::TYPE_REMOVED);
+  EXPECT_EQ(removed->source().worker_id(), "silent");
+  // Had "beating" expired with its first timeout, its removal would come
+  // before this publish's event.
+  PublishReady("marker");
+  auto marker = watch.Next();
+  ASSERT_TRUE(marker.has_value());
+  EXPECT_EQ(marker->type(), Type::TYPE_ADDED);
+  EXPECT_EQ(marker->source().worker_id(), "marker");
+  AdvanceClock(seconds(61));  // 152 s: past the heartbeat's timeout
+  auto late = watch.Next();
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->type(), Type::TYPE_REMOVED);
+  EXPECT_EQ(late->source().worker_id(), "beating");
+}
+
 TEST_F(WatchTest, AWatchResumedFromATokenGetsOnlyTheChangesAfterIt) {
   const std::string sid = PublishReady("w0");
   std::string token;

@@ -133,6 +133,10 @@ bool WatchHub::Fresh(const store::WorkerRef& ref, int64_t now_ms) const {
          ref.state.updated_at_ms >= now_ms - options_.heartbeat_timeout.count();
 }
 
+int64_t WatchHub::ExpiresAtMs(const store::WorkerRef& ref) const {
+  return ref.state.updated_at_ms + options_.heartbeat_timeout.count() + 1;
+}
+
 std::string WatchHub::Token(uint64_t seq) const { return absl::StrCat(epoch_, "-", seq); }
 
 size_t WatchHub::parked() const {
@@ -262,8 +266,10 @@ void WatchHub::ApplyLocked(const std::string& id, std::optional<store::WorkerRef
   if (after) next = Entry{std::move(*after), false};
   if (next) next->fresh = Fresh(next->ref, now_ms);
   if (before && next && before->fresh == next->fresh && SameRef(before->ref, next->ref)) return;
+  if (before && before->fresh) expiry_.erase({ExpiresAtMs(before->ref), &it->first});
   if (next) {
-    view_[id] = *next;
+    auto [pos, inserted] = view_.insert_or_assign(id, *next);
+    if (next->fresh) expiry_.insert({ExpiresAtMs(next->ref), &pos->first});
   } else {
     view_.erase(it);
   }
@@ -271,15 +277,15 @@ void WatchHub::ApplyLocked(const std::string& id, std::optional<store::WorkerRef
 }
 
 void WatchHub::ExpireLocked(int64_t now_ms) {
-  std::vector<Change> expired;
-  for (auto& [id, entry] : view_) {
-    if (!entry.fresh || Fresh(entry.ref, now_ms)) continue;
+  while (!expiry_.empty() && expiry_.begin()->first <= now_ms) {
+    const std::string* id = expiry_.begin()->second;
+    expiry_.erase(expiry_.begin());
+    Entry& entry = view_.at(*id);
     Change change{0, entry, entry};
     change.after->fresh = false;
     entry.fresh = false;
-    expired.push_back(std::move(change));
+    AppendLocked(std::move(change));
   }
-  for (Change& change : expired) AppendLocked(std::move(change));
 }
 
 void WatchHub::AppendLocked(Change change) {

@@ -168,6 +168,8 @@ class WatchHub final : private store::ChangeListener {
   std::optional<disc::SourceEvent> EventFor(const Filter& filter, const Change& change) const;
   std::string Token(uint64_t seq) const;
   bool Fresh(const store::WorkerRef& ref, int64_t now_ms) const;
+  // When a READY ref stops being fresh: the first store time Fresh is false.
+  int64_t ExpiresAtMs(const store::WorkerRef& ref) const;
   // Local clock + the offset measured at the last sync.
   int64_t StoreNowMs() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -193,6 +195,11 @@ class WatchHub final : private store::ChangeListener {
   uint64_t changes_announced_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t changes_applied_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Entry> view_ ABSL_GUARDED_BY(mu_);  // by source_id '\0' worker_id
+  // The fresh entries of view_ by the store time their heartbeat runs out
+  // (updated_at + heartbeat timeout), pointing at view_'s keys: expiry looks
+  // only at what is due, never walks the whole fleet (a walk per change
+  // batch cost O(fleet) per heartbeat and saturated mxd at ~10,000 workers).
+  std::set<std::pair<int64_t, const std::string*>> expiry_ ABSL_GUARDED_BY(mu_);
   std::deque<Change> log_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<Subscriber*, Watch> watches_ ABSL_GUARDED_BY(mu_);
