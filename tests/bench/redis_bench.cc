@@ -217,6 +217,63 @@ bench::Result OldFormatGetMetadata(const testing::RedisServer& redis, const std:
   return out;
 }
 
+// The list_filtered scenarios' load (identity + rank 3 + READY, one match)
+// on Redis with `stored` workers written through the store *before* mxd
+// starts: the steady state. (The scenario publishes the fleet through mxd
+// right before measuring; its watch hub then refreshes every one of those
+// workers, one HGETALL each, on the measured core: see docs/benchmarks.md.)
+bench::Result SteadyFilteredListing(const testing::RedisServer& redis, const std::string& prefix,
+                                    int stored, const std::string& dir) {
+  auto store = Connect(redis, prefix);
+  store::UpsertOptions ready;
+  ready.status = p2p::SOURCE_STATUS_READY;
+  for (int i = 0; i < stored; ++i) {
+    if (!store->Upsert(ToRecord(bench::FleetWorker(i)), ready).ok()) {
+      std::fprintf(stderr, "fleet upsert failed\n");
+      std::exit(1);
+    }
+  }
+  testing::ChildProcess mxd;
+  const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
+  const int port = StartPinnedMxd(
+      &mxd, {"--store", "redis", "--redis-url", url, "--redis-key-prefix", prefix},
+      dir + "/steady-" + prefix + ".log");
+  if (port == 0) {
+    std::fprintf(stderr, "mxd did not start; logs in %s\n", dir.c_str());
+    std::exit(1);
+  }
+  const auto channels = bench::MakeChannels("127.0.0.1:" + std::to_string(port), 4);
+  p2p::ListSourcesRequest list;
+  *list.mutable_identity() = bench::FleetIdentity(1);
+  list.set_worker_rank_filter(3);
+  list.set_status_filter(p2p::SOURCE_STATUS_READY);
+  bench::LoadSpec spec;
+  spec.method = "/model_express.p2p.P2pService/ListSources";
+  spec.requests = {bench::ToByteBuffer(list)};
+  spec.concurrency = 16;
+  spec.seconds = 1;  // warm-up, and the hub's first full listing
+  bench::RunLoad(channels, spec);
+  spec.seconds = 3;
+  const double cpu = ProcessCpuSeconds(mxd.pid());
+  const bench::LoadResult r = bench::RunLoad(channels, spec);
+  const double used = ProcessCpuSeconds(mxd.pid()) - cpu;
+  p2p::ListSourcesResponse reply;
+  if (r.errors > 0 || !bench::ParseByteBuffer(r.sample_reply, &reply) ||
+      reply.instances_size() != 1) {
+    std::fprintf(stderr, "steady listing failed: %s\n", r.first_error.c_str());
+    std::exit(1);
+  }
+  mxd.Signal(SIGTERM);
+  mxd.Wait(std::chrono::seconds(10));
+  bench::Result out{"steady", {}};
+  out.values["qps"] = r.qps();
+  out.values["calls"] = static_cast<double>(r.calls);
+  out.values["p50_us"] = r.PercentileUs(0.50);
+  out.values["p99_us"] = r.PercentileUs(0.99);
+  out.values["server_cpu_us_per_call"] = r.calls > 0 ? used * 1e6 / r.calls : 0;
+  return out;
+}
+
 // GetMetadata and filtered ListSources through mxd over gRPC, memory store
 // vs Redis store, each scenario on a fresh mxd (a fresh key prefix on
 // Redis); prints one table with the ratios.
@@ -295,10 +352,23 @@ void RunQps(const testing::RedisServer& redis, const std::string& dir, double se
   }
   auto& small = runs["list_filtered_100"]["redis"].result.values;
   auto& large = runs["list_filtered_10000"]["redis"].result.values;
-  std::printf("\nRedis, filtered ListSources 10,000 stored / 100 stored: p50 %.2f, p99 %.2f, "
-              "QPS %.2f\n",
+  std::printf("\nRedis, filtered ListSources 10,000 stored / 100 stored, fleet published "
+              "through mxd just before: p50 %.2f, p99 %.2f, QPS %.2f, mxd CPU/call %.2f\n",
               large["p50_us"] / small["p50_us"], large["p99_us"] / small["p99_us"],
-              large["qps"] / small["qps"]);
+              large["qps"] / small["qps"],
+              large["server_cpu_us_per_call"] / small["server_cpu_us_per_call"]);
+  // Steady state: the fleet written before mxd starts.
+  auto steady_small = SteadyFilteredListing(redis, "steady100", 100, dir).values;
+  auto steady_large = SteadyFilteredListing(redis, "steady10000", 10000, dir).values;
+  std::printf("Redis, filtered ListSources, fleet stored before mxd started: 100 stored p50 %.0f "
+              "p99 %.0f µs %.0f qps %.1f µs CPU/call; 10,000 stored p50 %.0f p99 %.0f µs %.0f qps "
+              "%.1f µs CPU/call; 10,000/100: p50 %.2f, p99 %.2f, QPS %.2f\n",
+              steady_small["p50_us"], steady_small["p99_us"], steady_small["qps"],
+              steady_small["server_cpu_us_per_call"], steady_large["p50_us"],
+              steady_large["p99_us"], steady_large["qps"], steady_large["server_cpu_us_per_call"],
+              steady_large["p50_us"] / steady_small["p50_us"],
+              steady_large["p99_us"] / steady_small["p99_us"],
+              steady_large["qps"] / steady_small["qps"]);
   std::printf("Redis GetMetadata QPS / memory: %.2f (reply-ready), %.2f (old-format record)\n",
               runs["get_metadata"]["redis"].result.values["qps"] /
                   runs["get_metadata"]["memory"].result.values["qps"],
@@ -352,13 +422,15 @@ int Main(bool quick, bool qps_only, double seconds) {
           [&] { return small->Upsert(big, {}).ok(); });
   Measure("store Get (3,000 tensors)", n, big_bytes.size(),
           [&] { return small->Get({big->source_id, "big"}).ok(); });
-  // What mxd publishes now: reply-ready bytes, read back without decoding.
+  // What mxd publishes now: reply-ready bytes, read back without decoding
+  // (under a prefix of its own, so the listings below see 10 workers).
+  auto ready = Connect(redis, "ready");
   const auto compact = ToCompactRecord(testing::MakePublish("org/bench-model", "ready", 0, 3000));
   const std::string compact_bytes = store::redis::EncodeRecord(*compact);
   Measure("store Publish, reply-ready (3,000 tensors)", n, compact_bytes.size(),
-          [&] { return small->Upsert(compact, {}).ok(); });
+          [&] { return ready->Upsert(compact, {}).ok(); });
   Measure("store Get, reply-ready (3,000 tensors)", n, compact_bytes.size(), [&] {
-    auto got = small->Get({compact->source_id, "ready"});
+    auto got = ready->Get({compact->source_id, "ready"});
     return got.ok() && got->record->encoded != nullptr;
   });
   Measure("store List all (10 stored)", n, 0, [&] { return small->List({})->size() == 10; });
