@@ -42,7 +42,11 @@ stage_done() {
 
 "$root/deploy/debian/install-deps.sh" --if-missing
 stage_done "installing dependencies"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Line tables (-g1) instead of full debug info: the same code, a third less
+# compile time on CI's two cores; test programs build at -O1 -g1 anyway
+# (MX_TEST_COMPILE_OPTIONS).
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 cmake --build "$build" -j "$jobs"
 stage_done "the build"
 status=0

@@ -12,6 +12,7 @@
 #include "mx/source_id.h"
 #include "null_service.h"
 #include "payloads.h"
+#include "proc_stats.h"
 
 namespace mx::bench {
 namespace {
@@ -23,32 +24,6 @@ constexpr char kUpdate[] = "/model_express.p2p.P2pService/UpdateStatus";
 
 bool Parse(const grpc::ByteBuffer& buffer, google::protobuf::MessageLite* out) {
   return ParseByteBuffer(buffer, out);
-}
-
-// utime + stime of `pid` in seconds (0 when unknown).
-double CpuSeconds(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t paren = text.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream fields(text.substr(paren + 2));
-  std::string f;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> f; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(f);
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// VmRSS of `pid` in bytes (0 when unknown).
-int64_t RssBytes(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return 0;
 }
 
 absl::Status PublishAll(const BenchOptions& o, std::vector<grpc::ByteBuffer> requests,

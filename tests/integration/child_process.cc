@@ -7,7 +7,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -84,6 +83,26 @@ std::string BinaryPath(const std::string& name) {
   return std::string(dir != nullptr && *dir != '\0' ? dir : MX_BINARY_DIR) + "/" + name;
 }
 
+namespace {
+
+// The port in mxd's "serving model_express.p2p.P2pService on port N" line;
+// 0 until that line is complete. (No <regex>: it costs this file seconds of
+// compile time on every CI run.)
+int ServingPort(const std::string& log) {
+  static constexpr char kServing[] = "serving model_express.p2p.P2pService on port ";
+  const size_t at = log.find(kServing);
+  if (at == std::string::npos) return 0;
+  size_t i = at + sizeof(kServing) - 1;
+  int port = 0;
+  for (; i < log.size() && log[i] >= '0' && log[i] <= '9' && port <= 65535; ++i) {
+    port = port * 10 + (log[i] - '0');
+  }
+  if (i == log.size()) return 0;  // the number may still be being written
+  return port > 65535 ? 0 : port;
+}
+
+}  // namespace
+
 int StartMxd(ChildProcess* process, const std::vector<std::string>& args,
              const std::string& log_path, std::chrono::milliseconds timeout,
              const std::vector<std::string>& extra_env) {
@@ -92,13 +111,10 @@ int StartMxd(ChildProcess* process, const std::vector<std::string>& args,
                                    "--metrics-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   if (!process->Start(argv, log_path, extra_env)) return 0;
-  static const std::regex kServing("serving model_express\\.p2p\\.P2pService on port (\\d+)");
   int port = 0;
   WaitFor(
       [&] {
-        std::smatch m;
-        const std::string log = process->ReadLog();
-        if (std::regex_search(log, m, kServing)) port = std::stoi(m[1]);
+        port = ServingPort(process->ReadLog());
         return port != 0 || !process->running();
       },
       timeout);

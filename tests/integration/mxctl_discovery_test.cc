@@ -1,7 +1,7 @@
 // mxctl and discovery: status --load, list's LOAD and TOPOLOGY, watch.
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "test_support.h"
+#include "mxctl_fixture.h"
 
 namespace mx::testing {
 namespace {
@@ -17,20 +17,7 @@ const char kPlacedWorker[] = R"({
              "tensor_source": {"tensors": [{"name": "w", "addr": "4096", "size": 64}]}}
 })";
 
-class MxctlDiscoveryTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    server_ = StartServer();
-    ASSERT_NE(server_, nullptr);
-    server_flag_ = "--server=127.0.0.1:" + std::to_string(server_->port());
-  }
-  ProcessResult Mxctl(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), server_flag_);
-    return RunProcess(MXCTL_PATH, args, input);
-  }
-  std::unique_ptr<server::Server> server_;
-  std::string server_flag_;
-};
+class MxctlDiscoveryTest : public MxctlFixture {};
 
 TEST_F(MxctlDiscoveryTest, ListShowsTheLoadAStatusCallReportedAndTheTopology) {
   auto published = Mxctl({"publish", "--json"}, kPlacedWorker);

@@ -2,10 +2,8 @@
 // the client's TLS and token options meet the server's.
 #include <gtest/gtest.h>
 
+#include "mxctl_fixture.h"
 #include "ops_fixture.h"
-#include "server/server.h"
-#include "store/memory/memory_store.h"
-#include "test_support.h"
 
 namespace mx::testing {
 namespace {
@@ -20,7 +18,7 @@ const char kPublishJson[] = R"({
              "tensor_source": {"tensors": [{"name": "w", "addr": "1", "size": "2"}]}}
 })";
 
-class MxctlOpsTest : public ::testing::Test {
+class MxctlOpsTest : public MxctlFixture {
  protected:
   void SetUp() override {
     dir_ = NewTempDir();
@@ -41,15 +39,11 @@ class MxctlOpsTest : public ::testing::Test {
                                ",dash,reader\n");
     WriteFile(P("publisher.token"), std::string(kPublisher) + "\n");
     server::ServerConfig config;
-    config.listen = "127.0.0.1:0";
-    config.metrics_listen = "";
     config.tls.cert_file = P("server.crt");
     config.tls.key_file = P("server.key");
     config.tls.client_ca_file = P("ca.crt");
     config.auth.token_file = P("tokens");
-    auto server = server::Server::Start(config, std::make_unique<store::MemoryStore>());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    StartMxd(config);
   }
   void TearDown() override {
     server_.reset();
@@ -57,20 +51,19 @@ class MxctlOpsTest : public ::testing::Test {
   }
   std::string P(const std::string& name) const { return dir_ + "/" + name; }
 
+  // mxctl with the client certificate, or (tls = false) plaintext.
   ProcessResult Mxctl(std::vector<std::string> args, bool tls = true,
                       const std::string& input = "") {
-    std::vector<std::string> all = {"--server=127.0.0.1:" + std::to_string(server_->port()),
-                                    "--timeout=5"};
+    global_flags_ = {"--timeout=5"};
     if (tls) {
-      all.insert(all.end(), {"--ca-file=" + P("ca.crt"), "--cert-file=" + P("client.crt"),
-                             "--key-file=" + P("client.key"), "--server-name=localhost"});
+      global_flags_.insert(global_flags_.end(),
+                           {"--ca-file=" + P("ca.crt"), "--cert-file=" + P("client.crt"),
+                            "--key-file=" + P("client.key"), "--server-name=localhost"});
     }
-    all.insert(all.end(), args.begin(), args.end());
-    return RunProcess(MXCTL_PATH, all, input);
+    return MxctlFixture::Mxctl(std::move(args), input);
   }
 
   std::string dir_;
-  std::unique_ptr<server::Server> server_;
 };
 
 TEST_F(MxctlOpsTest, PublishesAndListsOverMutualTlsWithAToken) {

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "refit.grpc.pb.h"
-#include "test_support.h"
+#include "mxctl_fixture.h"
 
 namespace mx::testing {
 namespace {
@@ -13,18 +13,13 @@ namespace {
 namespace pb = model_express::refit;
 using json = nlohmann::json;
 
-class MxctlRefitTest : public ::testing::Test {
+class MxctlRefitTest : public MxctlFixture {
  protected:
   void SetUp() override {
-    server_ = StartServer();
+    MxctlFixture::SetUp();
     ASSERT_NE(server_, nullptr);
-    server_flag_ = "--server=127.0.0.1:" + std::to_string(server_->port());
     stub_ = pb::RefitService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
-  }
-  ProcessResult Mxctl(std::vector<std::string> args) {
-    args.insert(args.begin(), server_flag_);
-    return RunProcess(MXCTL_PATH, args, "");
+        "127.0.0.1:" + std::to_string(port()), grpc::InsecureChannelCredentials()));
   }
   template <typename Request, typename Response, typename Method>
   void Call(Method method, const Request& request, Response* response) {
@@ -71,9 +66,7 @@ class MxctlRefitTest : public ::testing::Test {
     return v.uid();
   }
 
-  std::unique_ptr<server::Server> server_;
   std::unique_ptr<pb::RefitService::Stub> stub_;
-  std::string server_flag_;
 };
 
 TEST_F(MxctlRefitTest, TablesShowVersionsShardsLeasesAndWorkers) {

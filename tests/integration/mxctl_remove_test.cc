@@ -5,10 +5,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "admin.grpc.pb.h"
+#include "mxctl_fixture.h"
 #include "ops_fixture.h"
-#include "server/server.h"
-#include "store/memory/memory_store.h"
-#include "test_support.h"
 
 namespace mx::testing {
 namespace {
@@ -24,7 +22,7 @@ std::string PublishJson(const std::string& worker, int rank) {
                         "tensor_source": {"tensors": [{"name": "w", "addr": "1", "size": "2"}]}}})";
 }
 
-class MxctlRemoveTest : public ::testing::Test {
+class MxctlRemoveTest : public MxctlFixture {
  protected:
   void SetUp() override {
     dir_ = NewTempDir();
@@ -32,12 +30,8 @@ class MxctlRemoveTest : public ::testing::Test {
     WriteFile(dir_ + "/tokens", std::string(kAdmin) + ",ops,admin\n" + kPublisher +
                                     ",engine,publisher\n");
     server::ServerConfig config;
-    config.listen = "127.0.0.1:0";
-    config.metrics_listen = "";
     config.auth.token_file = dir_ + "/tokens";
-    auto server = server::Server::Start(config, std::make_unique<store::MemoryStore>());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    StartMxd(config);
   }
   void TearDown() override {
     server_.reset();
@@ -46,10 +40,8 @@ class MxctlRemoveTest : public ::testing::Test {
 
   ProcessResult Mxctl(const std::string& token, std::vector<std::string> args,
                       const std::string& input = "") {
-    std::vector<std::string> all = {"--server=127.0.0.1:" + std::to_string(server_->port()),
-                                    "--timeout=10", "--token=" + token};
-    all.insert(all.end(), args.begin(), args.end());
-    return RunProcess(MXCTL_PATH, all, input);
+    global_flags_ = {"--timeout=10", "--token=" + token};
+    return MxctlFixture::Mxctl(std::move(args), input);
   }
   // Publishes `worker` as the publisher; returns the source id.
   std::string Publish(const std::string& worker, int rank) {
@@ -64,7 +56,6 @@ class MxctlRemoveTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<server::Server> server_;
 };
 
 TEST_F(MxctlRemoveTest, APublisherIsRefusedAndTheWorkerStays) {

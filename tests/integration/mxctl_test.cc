@@ -2,7 +2,7 @@
 #include "gtest/gtest.h"
 #include "mx/client.h"
 #include "nlohmann/json.hpp"
-#include "test_support.h"
+#include "mxctl_fixture.h"
 
 namespace mx::testing {
 namespace {
@@ -21,20 +21,7 @@ const char kPublishJson[] = R"({
                {"name": "w", "addr": "18446744073709551615", "size": 4096, "dtype": "bfloat16"}]}}
 })";
 
-class MxctlTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    server_ = StartServer();
-    ASSERT_NE(server_, nullptr);
-    server_flag_ = "--server=127.0.0.1:" + std::to_string(server_->port());
-  }
-  ProcessResult Mxctl(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), server_flag_);
-    return RunProcess(MXCTL_PATH, args, input);
-  }
-  std::unique_ptr<server::Server> server_;
-  std::string server_flag_;
-};
+class MxctlTest : public MxctlFixture {};
 
 TEST_F(MxctlTest, PublishListGetAndStatusWorkEndToEndWithJsonOutput) {
   auto published = Mxctl({"publish", "--json"}, kPublishJson);

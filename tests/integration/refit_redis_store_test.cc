@@ -43,24 +43,15 @@ INSTANTIATE_TEST_SUITE_P(Redis, RefitStoreContract,
                          ::testing::Values(RefitBackend{"redis", RedisHarness}),
                          [](const auto& info) { return info.param.name; });
 
-pb::CreateWeightVersionRequest CreateRequest(const std::string& key) {
-  pb::CreateWeightVersionRequest r;
-  r.set_model_name("m");
-  r.set_idempotency_key(key);
-  r.set_payload_format(pb::WEIGHT_PAYLOAD_FORMAT_FULL_TENSOR);
-  r.add_expected_source_slots("s0");
-  return r;
-}
-
 TEST(RefitRedisStore, TwoReplicasOnOneRedisShareEveryRecord) {
   const auto options = SharedRedisServer().StoreOptions(UniqueKeyPrefix());
   auto a = store::ConnectRefitRedisStore(options);
   auto b = store::ConnectRefitRedisStore(options);
   ASSERT_TRUE(a.ok() && b.ok());
   refit::RefitService one(a->get()), two(b->get());
-  auto created = one.CreateWeightVersion(CreateRequest("k"));
+  auto created = one.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok()) << created.status();
-  auto replay = two.CreateWeightVersion(CreateRequest("k"));
+  auto replay = two.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->uid(), created->uid());
   pb::RegisterWorkerRequest reg;
@@ -91,7 +82,7 @@ TEST(RefitRedisStore, RecordsSurviveARedisRestartWithAppendOnly) {
     auto store = store::ConnectRefitRedisStore(options);
     ASSERT_TRUE(store.ok());
     refit::RefitService service(store->get());
-    auto created = service.CreateWeightVersion(CreateRequest("k"));
+    auto created = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
     ASSERT_TRUE(created.ok());
     uid = created->uid();
   }  // this "mxd" is gone
@@ -105,7 +96,7 @@ TEST(RefitRedisStore, RecordsSurviveARedisRestartWithAppendOnly) {
   auto got = service.GetWeightVersion(get);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), pb::WEIGHT_VERSION_STATE_STAGING);
-  auto replay = service.CreateWeightVersion(CreateRequest("k"));
+  auto replay = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(replay.ok());
   EXPECT_EQ(replay->uid(), uid) << "the idempotency record persisted too";
 }
@@ -117,26 +108,17 @@ TEST(RefitRedisStore, AnOutageIsUnavailableAndRecoversWithoutRestart) {
   auto store = store::ConnectRefitRedisStore(options);
   ASSERT_TRUE(store.ok());
   refit::RefitService service(store->get());
-  ASSERT_TRUE(service.CreateWeightVersion(CreateRequest("k")).ok());
+  ASSERT_TRUE(service.CreateWeightVersion(CreateRequest("k", {"s0"})).ok());
   (*server)->Kill();
-  auto down = service.CreateWeightVersion(CreateRequest("k2"));
+  auto down = service.CreateWeightVersion(CreateRequest("k2", {"s0"}));
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   pb::GetWeightVersionRequest get;
   get.set_uid("00000000");
   EXPECT_EQ(service.GetWeightVersion(get).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE((*store)->CheckHealth().ok());
   ASSERT_TRUE((*server)->Restart().ok());
-  EXPECT_TRUE(WaitFor([&] { return service.CreateWeightVersion(CreateRequest("k3")).ok(); },
+  EXPECT_TRUE(WaitFor([&] { return service.CreateWeightVersion(CreateRequest("k3", {"s0"})).ok(); },
                       std::chrono::seconds(30)));
-}
-
-pb::RegisterWorkerRequest TrainerRequest(const std::string& id) {
-  pb::RegisterWorkerRequest reg;
-  reg.mutable_worker()->set_worker_id(id);
-  reg.mutable_worker()->set_role(pb::WORKER_ROLE_TRAINER);
-  reg.mutable_worker()->set_model_name("m");
-  reg.set_ttl_seconds(600);
-  return reg;
 }
 
 // Keys under `prefix` (a test's own namespace on the shared server).
@@ -152,9 +134,9 @@ TEST(RefitRedisStore, RetentionPurgesAReleasedVersionOnceItHasNoShardAndNoLiveLe
   auto store = store::ConnectRefitRedisStore(options, /*retention_ms=*/1000);
   ASSERT_TRUE(store.ok()) << store.status();
   refit::RefitService service(store->get());
-  auto created = service.CreateWeightVersion(CreateRequest("k"));
+  auto created = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok()) << created.status();
-  ASSERT_TRUE(service.RegisterWorker(TrainerRequest("t")).ok());
+  ASSERT_TRUE(service.RegisterWorker(WorkerRequest("t", pb::WORKER_ROLE_TRAINER, "m", 600)).ok());
   pb::CreateWeightVersionShardRequest shard;
   *shard.mutable_shard() = MakeShard(created->uid(), "s0", "t");
   ASSERT_TRUE(service.CreateWeightVersionShard(shard).ok());
@@ -182,7 +164,7 @@ TEST(RefitRedisStore, RetentionPurgesAReleasedVersionOnceItHasNoShardAndNoLiveLe
   pb::ListWeightVersionShardsRequest list;
   list.set_version_id(created->uid());
   EXPECT_EQ(service.ListWeightVersionShards(list).status().code(), absl::StatusCode::kNotFound);
-  auto again = service.CreateWeightVersion(CreateRequest("k"));
+  auto again = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_NE(again->uid(), created->uid()) << "replaying a purged create makes a new version";
   // Left: the worker, its index, the new version's keys; none of the old one's.
@@ -199,9 +181,9 @@ TEST(RefitRedisStore, WithoutRetentionReleasedVersionsStay) {
   auto store = store::ConnectRefitRedisStore(options);
   ASSERT_TRUE(store.ok()) << store.status();
   refit::RefitService service(store->get());
-  auto created = service.CreateWeightVersion(CreateRequest("k"));
+  auto created = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok());
-  ASSERT_TRUE(service.RegisterWorker(TrainerRequest("t")).ok());
+  ASSERT_TRUE(service.RegisterWorker(WorkerRequest("t", pb::WORKER_ROLE_TRAINER, "m", 600)).ok());
   pb::CreateWeightVersionShardRequest shard;
   *shard.mutable_shard() = MakeShard(created->uid(), "s0", "t");
   ASSERT_TRUE(service.CreateWeightVersionShard(shard).ok());
@@ -246,7 +228,7 @@ TEST(RefitRedisStore, WritesWaitForTheRequiredReplicaAcknowledgements) {
   auto one = store::ConnectRefitRedisStore(options);
   ASSERT_TRUE(one.ok()) << one.status();
   refit::RefitService acked(one->get());
-  auto created = acked.CreateWeightVersion(CreateRequest("k"));
+  auto created = acked.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok()) << created.status() << " (one replica acknowledges)";
 
   options.min_replica_acks = 2;  // more than exist
@@ -254,7 +236,7 @@ TEST(RefitRedisStore, WritesWaitForTheRequiredReplicaAcknowledgements) {
   auto two = store::ConnectRefitRedisStore(options);
   ASSERT_TRUE(two.ok()) << two.status();
   refit::RefitService unacked(two->get());
-  auto written = unacked.CreateWeightVersion(CreateRequest("k2"));
+  auto written = unacked.CreateWeightVersion(CreateRequest("k2", {"s0"}));
   ASSERT_EQ(written.status().code(), absl::StatusCode::kUnavailable) << written.status();
   EXPECT_NE(written.status().message().find("not replicated"), std::string::npos)
       << written.status();

@@ -86,6 +86,23 @@ TEST(KubernetesNamesTest, LabelValuesAreKeptWhenValidAndHashedOtherwise) {
   EXPECT_NE(LabelValue("a/b"), LabelValue("a/c"));
 }
 
+TEST(KubernetesNamesTest, NamespaceAndLabelChecksAgreeWithTheApiServersPatterns) {
+  // The API server's patterns as regular expressions, the oracle for the
+  // hand-written checks the store uses.
+  static const std::regex kLabel("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$");
+  static const std::regex kValue("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$");
+  std::vector<std::string> cases = {"",        "a",       "A",      "0",      "-",      "a-",
+                                    "-a",      "a-b",     "a--b",   "a.b",    "a_b",    "_a",
+                                    "a_",      "ab.",     "Ab-9",   "kube-system", "ns/1",
+                                    "ä",       "a b",     std::string(63, 'a'),
+                                    std::string(64, 'a'), "a" + std::string(61, '-') + "b",
+                                    "a" + std::string(62, '-') + "b"};
+  for (const std::string& c : cases) {
+    EXPECT_EQ(IsDns1123Label(c), std::regex_match(c, kLabel)) << "'" << c << "'";
+    EXPECT_EQ(IsLabelValue(c), std::regex_match(c, kValue)) << "'" << c << "'";
+  }
+}
+
 TEST(KubernetesTableTest, TablesRoundTripCompressedAndCorruptionIsDetected) {
   model_express::p2p::WorkerMetadata worker;
   for (int i = 0; i < 5000; ++i) {

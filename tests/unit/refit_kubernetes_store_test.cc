@@ -52,24 +52,6 @@ INSTANTIATE_TEST_SUITE_P(Kubernetes, RefitStoreContract,
                          ::testing::Values(RefitBackend{"kubernetes", KubernetesHarness}),
                          [](const auto& info) { return info.param.name; });
 
-pb::CreateWeightVersionRequest CreateRequest(const std::string& key) {
-  pb::CreateWeightVersionRequest r;
-  r.set_model_name("m");
-  r.set_idempotency_key(key);
-  r.set_payload_format(pb::WEIGHT_PAYLOAD_FORMAT_FULL_TENSOR);
-  r.add_expected_source_slots("s0");
-  return r;
-}
-
-pb::RegisterWorkerRequest Worker(const std::string& id, pb::WorkerRole role) {
-  pb::RegisterWorkerRequest reg;
-  reg.mutable_worker()->set_worker_id(id);
-  reg.mutable_worker()->set_role(role);
-  reg.mutable_worker()->set_model_name("m");
-  reg.set_ttl_seconds(60);
-  return reg;
-}
-
 nlohmann::json ConfigMaps(const std::string& ns) {
   return SharedFake().Api("GET", "/api/v1/namespaces/" + ns + "/configmaps").body.value(
       "items", nlohmann::json::array());
@@ -81,12 +63,12 @@ TEST(RefitKubernetesStore, TwoReplicasOnOneNamespaceShareEveryRecord) {
   auto b = Connect(Options(ns));
   ASSERT_TRUE(a && b);
   refit::RefitService one(a.get()), two(b.get());
-  auto created = one.CreateWeightVersion(CreateRequest("k"));
+  auto created = one.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok()) << created.status();
-  auto replay = two.CreateWeightVersion(CreateRequest("k"));
+  auto replay = two.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->uid(), created->uid());
-  ASSERT_TRUE(one.RegisterWorker(Worker("t", pb::WORKER_ROLE_TRAINER)).ok());
+  ASSERT_TRUE(one.RegisterWorker(WorkerRequest("t", pb::WORKER_ROLE_TRAINER)).ok());
   pb::CreateWeightVersionShardRequest shard;
   *shard.mutable_shard() = MakeShard(created->uid(), "s0", "t");
   auto published = two.CreateWeightVersionShard(shard);
@@ -96,7 +78,7 @@ TEST(RefitKubernetesStore, TwoReplicasOnOneNamespaceShareEveryRecord) {
   get.set_uid(created->uid());
   EXPECT_EQ(one.GetWeightVersion(get)->state(), pb::WEIGHT_VERSION_STATE_READY);
   // Leases granted through one replica block withdrawals through the other.
-  ASSERT_TRUE(two.RegisterWorker(Worker("g", pb::WORKER_ROLE_GENERATOR)).ok());
+  ASSERT_TRUE(two.RegisterWorker(WorkerRequest("g", pb::WORKER_ROLE_GENERATOR)).ok());
   pb::RegisterVersionLeaseRequest lease;
   lease.set_version_id(created->uid());
   lease.set_worker_id("g");
@@ -120,7 +102,7 @@ TEST(RefitKubernetesStore, RecordsOutliveTheStoreClient) {
     auto store = Connect(Options(ns));
     ASSERT_TRUE(store);
     refit::RefitService service(store.get());
-    auto created = service.CreateWeightVersion(CreateRequest("k"));
+    auto created = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
     ASSERT_TRUE(created.ok()) << created.status();
     uid = created->uid();
   }  // this "mxd" is gone
@@ -132,7 +114,7 @@ TEST(RefitKubernetesStore, RecordsOutliveTheStoreClient) {
   auto got = service.GetWeightVersion(get);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), pb::WEIGHT_VERSION_STATE_STAGING);
-  auto replay = service.CreateWeightVersion(CreateRequest("k"));
+  auto replay = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->uid(), uid) << "the idempotency record persisted too";
 }
@@ -149,10 +131,10 @@ TEST(RefitKubernetesStore, AnOutageIsUnavailableAndRecoversWithoutRestart) {
   auto store = Connect(options);
   ASSERT_TRUE(store);
   refit::RefitService service(store.get());
-  ASSERT_TRUE(service.CreateWeightVersion(CreateRequest("k")).ok());
+  ASSERT_TRUE(service.CreateWeightVersion(CreateRequest("k", {"s0"})).ok());
   // Every request fails with 503 while the fault is set.
   fake->Faults({{"namespace", ns}, {"fail", {{{"code", 503}}}}});
-  auto down = service.CreateWeightVersion(CreateRequest("k2"));
+  auto down = service.CreateWeightVersion(CreateRequest("k2", {"s0"}));
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   pb::GetWeightVersionRequest get;
   get.set_uid("00000000");
@@ -161,9 +143,9 @@ TEST(RefitKubernetesStore, AnOutageIsUnavailableAndRecoversWithoutRestart) {
   EXPECT_FALSE(store->Counts().ok()) << "never an empty answer";
   fake->Faults({{"namespace", ns}, {"fail", nlohmann::json::array()}});
   EXPECT_TRUE(WaitFor([&] { return store->CheckHealth().ok(); }, std::chrono::seconds(20)));
-  auto replay = service.CreateWeightVersion(CreateRequest("k"));
+  auto replay = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   EXPECT_TRUE(replay.ok()) << replay.status();
-  EXPECT_TRUE(service.CreateWeightVersion(CreateRequest("k2")).ok());
+  EXPECT_TRUE(service.CreateWeightVersion(CreateRequest("k2", {"s0"})).ok());
 }
 
 TEST(RefitKubernetesStore, UidCollisionsAreRetriedThenResourceExhausted) {
@@ -172,10 +154,10 @@ TEST(RefitKubernetesStore, UidCollisionsAreRetriedThenResourceExhausted) {
   auto store = Connect(options);
   ASSERT_TRUE(store);
   refit::RefitService service(store.get());
-  ASSERT_TRUE(service.CreateWeightVersion(CreateRequest("k1")).ok());
-  EXPECT_EQ(service.CreateWeightVersion(CreateRequest("k2")).status().code(),
+  ASSERT_TRUE(service.CreateWeightVersion(CreateRequest("k1", {"s0"})).ok());
+  EXPECT_EQ(service.CreateWeightVersion(CreateRequest("k2", {"s0"})).status().code(),
             absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(service.CreateWeightVersion(CreateRequest("k1")).ok())
+  EXPECT_TRUE(service.CreateWeightVersion(CreateRequest("k1", {"s0"})).ok())
       << "the failed create stored nothing";
 }
 
@@ -184,9 +166,9 @@ TEST(RefitKubernetesStore, AVersionIsOneConfigMapWithItsShardsAndLeases) {
   auto store = Connect(Options(ns));
   ASSERT_TRUE(store);
   refit::RefitService service(store.get());
-  auto created = service.CreateWeightVersion(CreateRequest("k"));
+  auto created = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok());
-  ASSERT_TRUE(service.RegisterWorker(Worker("t", pb::WORKER_ROLE_TRAINER)).ok());
+  ASSERT_TRUE(service.RegisterWorker(WorkerRequest("t", pb::WORKER_ROLE_TRAINER)).ok());
   pb::CreateWeightVersionShardRequest shard;
   *shard.mutable_shard() = MakeShard(created->uid(), "s0", "t");
   ASSERT_TRUE(service.CreateWeightVersionShard(shard).ok());
@@ -214,9 +196,9 @@ TEST(RefitKubernetesStore, RetentionPurgesAReleasedEmptyVersion) {
   auto store = Connect(options);
   ASSERT_TRUE(store);
   refit::RefitService service(store.get());
-  auto created = service.CreateWeightVersion(CreateRequest("k"));
+  auto created = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(created.ok());
-  ASSERT_TRUE(service.RegisterWorker(Worker("t", pb::WORKER_ROLE_TRAINER)).ok());
+  ASSERT_TRUE(service.RegisterWorker(WorkerRequest("t", pb::WORKER_ROLE_TRAINER)).ok());
   pb::CreateWeightVersionShardRequest shard;
   *shard.mutable_shard() = MakeShard(created->uid(), "s0", "t");
   ASSERT_TRUE(service.CreateWeightVersionShard(shard).ok());
@@ -231,10 +213,10 @@ TEST(RefitKubernetesStore, RetentionPurgesAReleasedEmptyVersion) {
   withdraw.set_version_id(created->uid());
   withdraw.set_source_slot_id("s0");
   withdraw.set_worker_id("t");
-  ASSERT_TRUE(service.RegisterWorker(Worker("t", pb::WORKER_ROLE_TRAINER)).ok());
+  ASSERT_TRUE(service.RegisterWorker(WorkerRequest("t", pb::WORKER_ROLE_TRAINER)).ok());
   ASSERT_TRUE(service.DeleteWeightVersionShard(withdraw).ok());
   // The replay is the first call to meet the purgeable version.
-  auto again = service.CreateWeightVersion(CreateRequest("k"));
+  auto again = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_NE(again->uid(), created->uid()) << "a replay after the purge makes a new version";
   EXPECT_EQ(service.GetWeightVersion(get).status().code(), absl::StatusCode::kNotFound);
@@ -251,7 +233,7 @@ TEST(RefitKubernetesStore, AVersionTooLargeForAConfigMapIsRefusedAndLeavesNothin
   auto store = Connect(Options(ns));
   ASSERT_TRUE(store);
   refit::RefitService service(store.get());
-  pb::CreateWeightVersionRequest big = CreateRequest("k");
+  pb::CreateWeightVersionRequest big = CreateRequest("k", {"s0"});
   for (int i = 0; i < 1200; ++i) {  // 1.2 MB of slot names
     big.add_expected_source_slots(std::string(1000, static_cast<char>('a' + i % 26)) +
                                   std::to_string(i));
@@ -259,7 +241,7 @@ TEST(RefitKubernetesStore, AVersionTooLargeForAConfigMapIsRefusedAndLeavesNothin
   auto refused = service.CreateWeightVersion(big);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   EXPECT_EQ(ConfigMaps(ns).size(), 0u) << "nothing was written";
-  auto fits = service.CreateWeightVersion(CreateRequest("k"));
+  auto fits = service.CreateWeightVersion(CreateRequest("k", {"s0"}));
   EXPECT_TRUE(fits.ok()) << fits.status() << " (the key is still free)";
 }
 

@@ -18,27 +18,6 @@ constexpr int kRacers = 16;
 
 #define EXPECT_CODE(expr, want) EXPECT_EQ((expr).status().code(), StatusCode::want)
 
-pb::CreateWeightVersionRequest CreateRequest(const std::string& key,
-                                             std::vector<std::string> slots,
-                                             const std::string& model = "m") {
-  pb::CreateWeightVersionRequest r;
-  r.set_model_name(model);
-  r.set_idempotency_key(key);
-  r.set_payload_format(pb::WEIGHT_PAYLOAD_FORMAT_FULL_TENSOR);
-  for (auto& s : slots) r.add_expected_source_slots(s);
-  return r;
-}
-
-pb::RegisterWorkerRequest WorkerRequest(const std::string& id, pb::WorkerRole role,
-                                        const std::string& model, uint32_t ttl) {
-  pb::RegisterWorkerRequest r;
-  r.mutable_worker()->set_worker_id(id);
-  r.mutable_worker()->set_role(role);
-  r.mutable_worker()->set_model_name(model);
-  r.set_ttl_seconds(ttl);
-  return r;
-}
-
 pb::RegisterVersionLeaseRequest LeaseRequest(const std::string& version, const std::string& worker,
                                              uint32_t ttl = 60) {
   pb::RegisterVersionLeaseRequest r;
@@ -116,6 +95,27 @@ void Race(const std::function<void(int)>& body) {
 }
 
 }  // namespace
+
+pb::CreateWeightVersionRequest CreateRequest(const std::string& key,
+                                             const std::vector<std::string>& slots,
+                                             const std::string& model) {
+  pb::CreateWeightVersionRequest r;
+  r.set_model_name(model);
+  r.set_idempotency_key(key);
+  r.set_payload_format(pb::WEIGHT_PAYLOAD_FORMAT_FULL_TENSOR);
+  for (const auto& s : slots) r.add_expected_source_slots(s);
+  return r;
+}
+
+pb::RegisterWorkerRequest WorkerRequest(const std::string& id, pb::WorkerRole role,
+                                        const std::string& model, uint32_t ttl) {
+  pb::RegisterWorkerRequest r;
+  r.mutable_worker()->set_worker_id(id);
+  r.mutable_worker()->set_role(role);
+  r.mutable_worker()->set_model_name(model);
+  r.set_ttl_seconds(ttl);
+  return r;
+}
 
 pb::WeightVersionShard MakeShard(const std::string& version, const std::string& slot,
                                  const std::string& worker) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "refit/refit_service.h"
 #include "store/refit_store.h"
@@ -56,6 +57,13 @@ class RefitStoreContract : public ::testing::TestWithParam<RefitBackend> {
   std::unique_ptr<refit::RefitService> service_;
 };
 
+// Requests the contract and the backend tests build (FULL_TENSOR versions).
+refit::pb::CreateWeightVersionRequest CreateRequest(const std::string& key,
+                                                    const std::vector<std::string>& slots,
+                                                    const std::string& model = "m");
+refit::pb::RegisterWorkerRequest WorkerRequest(const std::string& id, refit::pb::WorkerRole role,
+                                               const std::string& model = "m",
+                                               uint32_t ttl = 60);
 refit::pb::WeightVersionShard MakeShard(const std::string& version, const std::string& slot,
                                         const std::string& worker);
 

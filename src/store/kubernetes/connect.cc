@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -71,8 +70,7 @@ absl::StatusOr<std::unique_ptr<Store>> ConnectKubernetesStore(const KubernetesOp
     return absl::FailedPreconditionError(
         "kubernetes store: no API URL (pass --k8s-api-url, or run in a pod)");
   }
-  static const std::regex kNamespace("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$");
-  if (!std::regex_match(options.namespace_name, kNamespace)) {
+  if (!kube::IsDns1123Label(options.namespace_name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kubernetes store: namespace '", options.namespace_name, "' is not a valid DNS-1123 label"));
   }

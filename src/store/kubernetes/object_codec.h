@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +39,12 @@ std::string HeadName(const WorkerKey& key);
 std::string ChunkName(const std::string& head, const std::string& generation, int index);
 // `value` when it is a valid label value, else a hash of it.
 std::string LabelValue(const std::string& value);
+// A DNS-1123 label (what a namespace name must be): 1-63 of [a-z0-9-],
+// beginning and ending with a letter or digit.
+bool IsDns1123Label(std::string_view name);
+// A label value: empty, or 1-63 of [A-Za-z0-9-_.] beginning and ending with
+// a letter or digit.
+bool IsLabelValue(std::string_view value);
 std::string StatusLabel(SourceStatus status);
 
 // The tensor table (the full WorkerMetadata) as stored: zlib-compressed

@@ -2,8 +2,6 @@
 #include <openssl/sha.h>
 #include <zlib.h>
 
-#include <regex>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/hex.h"
@@ -15,6 +13,9 @@ namespace {
 std::string HashHex(const std::string& bytes, size_t hex_chars) {
   return Sha256Hex(bytes).substr(0, hex_chars);
 }
+
+bool IsLowerAlnum(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'); }
+bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
 
 bool IsLowerHexOrDigit(const std::string& s) {
   if (s.empty() || s.size() > 16) return false;
@@ -51,9 +52,26 @@ std::string ChunkName(const std::string& head, const std::string& generation, in
   return absl::StrCat(head, "-", generation, "-", index);
 }
 
+bool IsDns1123Label(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!IsLowerAlnum(name.front()) || !IsLowerAlnum(name.back())) return false;
+  for (char c : name) {
+    if (!IsLowerAlnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsLabelValue(std::string_view value) {
+  if (value.empty()) return true;
+  if (value.size() > 63 || !IsAlnum(value.front()) || !IsAlnum(value.back())) return false;
+  for (char c : value) {
+    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
 std::string LabelValue(const std::string& value) {
-  static const std::regex kValid("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$");
-  if (std::regex_match(value, kValid)) return value;
+  if (IsLabelValue(value)) return value;
   return absl::StrCat("h-", HashHex(value, 40));
 }
 

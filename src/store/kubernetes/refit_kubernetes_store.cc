@@ -1,11 +1,11 @@
 // The Kubernetes refit store: connection, object I/O, the compare-and-set
 // loop, listings and retention. The RPC steps are in refit_kubernetes_calls.cc.
 #include <chrono>
-#include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
+#include "store/kubernetes/object_codec.h"
 #include "store/kubernetes/refit_kubernetes_store_impl.h"
 #include "store/refit_ids.h"
 
@@ -368,8 +368,7 @@ absl::StatusOr<std::unique_ptr<RefitStore>> ConnectRefitKubernetesStore(
     return absl::FailedPreconditionError(
         "kubernetes refit store: no API URL (pass --k8s-api-url, or run in a pod)");
   }
-  static const std::regex kNamespace("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$");
-  if (!std::regex_match(options.api.namespace_name, kNamespace)) {
+  if (!kube::IsDns1123Label(options.api.namespace_name)) {
     return absl::InvalidArgumentError(
         absl::StrCat("kubernetes refit store: namespace '", options.api.namespace_name,
                      "' is not a valid DNS-1123 label"));
