@@ -30,7 +30,7 @@ std::shared_ptr<const std::string> SharedLegacy(const EncodedReply& encoded,
   absl::MutexLock lock(&encoded.legacy_mu);
   if (auto shared = encoded.legacy.lock()) return shared;  // another reply won the race
   encoded.legacy = bytes;
-  if (recent != nullptr) recent->Keep(bytes);
+  if (recent != nullptr && encoded.reused_across_reads) recent->Keep(bytes);
   return bytes;
 }
 
@@ -95,6 +95,15 @@ grpc::ByteBuffer NotFoundReplyBytes(const model_express::p2p::GetMetadataRequest
   reply.set_worker_id(request.worker_id());
   grpc::Slice slice(reply.SerializeAsString());
   return grpc::ByteBuffer(&slice, 1);
+}
+
+absl::StatusOr<grpc::ByteBuffer> GetMetadataReply(
+    MetadataService& service, const model_express::p2p::GetMetadataRequest& request,
+    RecentLegacyLists* recent) {
+  auto stored = service.Find(request);
+  if (!stored.ok()) return stored.status();
+  if (stored->record == nullptr) return NotFoundReplyBytes(request);
+  return FoundReplyBytes(*stored, recent);
 }
 
 }  // namespace mx::server

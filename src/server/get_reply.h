@@ -2,8 +2,10 @@
 // parts (encoded once at publish) plus the live status and updated_at.
 // Protobuf accepts fields in any order, so
 //   found | worker{ head | nixl blob | payload | status | updated_at } | tail
-// parses to exactly the message MetadataService::Get builds, while the big
-// parts (blob, tensors) go out as slices that share the stored bytes.
+// parses to the GetMetadataResponse of the contract, while the big parts
+// (blob, tensors) go out as slices that share the stored bytes.
+// GetMetadataReply is the one GetMetadata path: the gRPC service, the tests
+// and the fuzzer all call it.
 #ifndef MX_SERVER_GET_REPLY_H_
 #define MX_SERVER_GET_REPLY_H_
 
@@ -13,8 +15,10 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "p2p.pb.h"
+#include "server/metadata_service.h"
 #include "store/record.h"
 
 namespace mx::server {
@@ -34,9 +38,18 @@ class RecentLegacyLists {
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// GetMetadata: the request's checks and store read (MetadataService::Find),
+// then the found=true reply of the record or the found=false one. Errors
+// are Find's (InvalidArgument for bad ids, the store's own, e.g.
+// Unavailable), never an empty answer. Thread-safe.
+absl::StatusOr<grpc::ByteBuffer> GetMetadataReply(
+    MetadataService& service, const model_express::p2p::GetMetadataRequest& request,
+    RecentLegacyLists* recent);
+
 // The found=true reply for `stored`. Uses stored.record->encoded when
-// present, else encodes it now (records from network stores). `recent` may
-// be null (a legacy copy then lives only while replies are in flight).
+// present, else encodes it now (Kubernetes records, Redis records of an
+// older mxd). `recent` may be null (a legacy copy then lives only while
+// replies are in flight); copies of records rebuilt per read are never kept.
 grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored,
                                  RecentLegacyLists* recent = nullptr);
 

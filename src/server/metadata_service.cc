@@ -207,27 +207,6 @@ absl::StatusOr<store::StoredWorker> MetadataService::Find(const p2p::GetMetadata
   return stored;
 }
 
-absl::StatusOr<p2p::GetMetadataResponse> MetadataService::Get(
-    const p2p::GetMetadataRequest& request) {
-  auto stored = Find(request);
-  if (!stored.ok()) return stored.status();
-  p2p::GetMetadataResponse response;
-  response.set_mx_source_id(request.mx_source_id());
-  response.set_worker_id(request.worker_id());
-  if (stored->record == nullptr) {
-    response.set_found(false);
-    return response;
-  }
-  const store::WorkerRecord& record = *stored->record;
-  response.set_found(true);
-  *response.mutable_identity() = record.identity;
-  p2p::WorkerMetadata* worker = response.mutable_worker();
-  *worker = ReplyWorker(record);
-  worker->set_status(stored->state.status);
-  worker->set_updated_at(stored->state.updated_at_ms);
-  return response;
-}
-
 absl::StatusOr<p2p::UpdateStatusResponse> MetadataService::UpdateStatus(
     const p2p::UpdateStatusRequest& request, const Caller& caller) {
   p2p::UpdateStatusResponse response;

@@ -32,9 +32,9 @@ struct Caller {
 class MetadataService {
  public:
   // `encode_replies`: publish compact records (store::WorkerRecord::encoded
-  // set, tensors kept only as reply bytes). Only for stores that keep the
-  // record object as given (memory); stores that serialize records
-  // themselves need the parsed tensors and must get false.
+  // set, tensors kept only as reply bytes). Only for stores that take them
+  // (Store::TakesCompactRecords: memory, Redis); stores that serialize
+  // records from their parsed fields need the tensors and must get false.
   MetadataService(store::Store* store, std::chrono::seconds heartbeat_timeout,
                   RequestLimits limits = {}, bool encode_replies = false);
 
@@ -60,10 +60,9 @@ class MetadataService {
   // to `out`: from the store's encoded refs where it has them
   // (Store::AppendListReply), else List() serialized.
   absl::Status ListBytes(const model_express::p2p::ListSourcesRequest& request, std::string* out);
-  absl::StatusOr<model_express::p2p::GetMetadataResponse> Get(
-      const model_express::p2p::GetMetadataRequest& request);
-  // GetMetadata's checks and store read, shared by Get() and the raw reply
-  // path (server/get_reply.h): a null record means found=false.
+  // GetMetadata's checks and store read: a null record means found=false.
+  // The reply is built from it by GetMetadataReply (server/get_reply.h),
+  // the one GetMetadata path.
   absl::StatusOr<store::StoredWorker> Find(const model_express::p2p::GetMetadataRequest& request);
   absl::StatusOr<model_express::p2p::UpdateStatusResponse> UpdateStatus(
       const model_express::p2p::UpdateStatusRequest& request, const Caller& caller);

@@ -18,6 +18,7 @@ class MeteredStore final : public store::Store {
   std::string_view backend() const override { return inner_->backend(); }
   bool MayBlock() const override { return inner_->MayBlock(); }
   bool ListIsCached() const override { return inner_->ListIsCached(); }
+  bool TakesCompactRecords() const override { return inner_->TakesCompactRecords(); }
   uint64_t CorruptRecordsSkipped() const override { return inner_->CorruptRecordsSkipped(); }
   absl::StatusOr<int64_t> NowMs() override;
   absl::Status CheckHealth() override;

@@ -329,10 +329,9 @@ absl::Status P2pGrpcService::Handle(Method method, const Caller& caller,
     case Method::kGet: {
       p2p::GetMetadataRequest parsed;
       if (absl::Status s = ParseRequest(request, &parsed); !s.ok()) return s;
-      auto stored = service_->Find(parsed);
-      if (!stored.ok()) return stored.status();
-      *response = stored->record != nullptr ? FoundReplyBytes(*stored, &recent_legacy_)
-                                            : NotFoundReplyBytes(parsed);
+      auto reply = GetMetadataReply(*service_, parsed, &recent_legacy_);
+      if (!reply.ok()) return reply.status();
+      *response = *std::move(reply);
       return absl::OkStatus();
     }
     case Method::kUpdate: {

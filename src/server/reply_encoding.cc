@@ -69,7 +69,7 @@ void AppendAsLegacy(const std::string& entries, std::string* out) {
     if (!ReadVarint(entries, &pos, &key) || key != Bytes(kTensorSourceTensors) ||
         !ReadVarint(entries, &pos, &length) || length > entries.size() - pos) {
       // Not an entry as the serializer writes them (unknown fields): decode
-      // the rest and re-encode, which keeps only the tensors, as Get() does.
+      // the rest and re-encode, which keeps only the tensors.
       p2p::TensorSourceMetadata rest;
       rest.ParseFromString(entries.substr(start));
       for (const auto& t : rest.tensors()) {
@@ -127,20 +127,6 @@ bool WriteLegacyTensors(const EncodedReply& encoded, char* out) {
   return true;
 }
 
-p2p::WorkerMetadata ReplyWorker(const store::WorkerRecord& record) {
-  p2p::WorkerMetadata worker;
-  if (record.encoded != nullptr) {
-    std::string legacy;
-    LegacyTensors(*record.encoded, &legacy);
-    worker.ParseFromString(record.encoded->worker_head + record.worker.nixl_metadata() +
-                           record.encoded->worker_payload + legacy);
-    return worker;
-  }
-  worker = record.worker;
-  if (worker.has_tensor_source()) *worker.mutable_tensors() = worker.tensor_source().tensors();
-  return worker;
-}
-
 namespace {
 
 // worker_head and reply_tail of EncodedReply (reply_encoding.h).
@@ -194,7 +180,7 @@ std::shared_ptr<const EncodedReply> EncodeReply(const std::string& source_id,
   if (!w.has_tensor_source()) {
     // Records mxd publishes never get here with legacy tensors (they are
     // normalized into tensor_source); a record written by other means keeps
-    // them as stored, as the message path does.
+    // them as stored.
     for (const auto& t : w.tensors()) {
       AppendLengthDelimited(kWorkerLegacyTensors, t.SerializeAsString(), &encoded->worker_payload);
     }

@@ -43,11 +43,6 @@ void LegacyTensors(const EncodedReply& encoded, std::string* out);
 size_t LegacyTensorsSize(const EncodedReply& encoded);
 bool WriteLegacyTensors(const EncodedReply& encoded, char* out);
 
-// The worker as a GetMetadata reply shows it (both tensor lists filled,
-// status/updated_at unset): decoded from record.encoded when set (compact
-// records keep their tensors only there), else copied from record.worker.
-model_express::p2p::WorkerMetadata ReplyWorker(const store::WorkerRecord& record);
-
 // The GetMetadataResponse bytes that go before the worker head:
 // found=true and the worker field's tag and length.
 std::string ReplyPrefix(size_t worker_size);

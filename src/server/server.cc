@@ -177,14 +177,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   auto credentials = MakeServerCredentials(config.tls);
   if (!credentials.ok()) return credentials.status();
-  // In-process stores keep the record object, so bytes encoded at publish
-  // are served by every GetMetadata; network stores re-decode records.
+  // Stores that take compact records (memory keeps the object, Redis the
+  // bytes) serve the reply bytes encoded at publish to every GetMetadata;
+  // the Kubernetes store re-decodes records.
   const bool in_process = !server->store_->MayBlock();
   RequestLimits limits;
   // A record whose GetMetadata reply could not be sent is refused at publish.
   limits.max_reply_bytes = static_cast<size_t>(config.max_message_bytes);
   server->service_ = std::make_unique<MetadataService>(
-      server->store_.get(), config.reaper.heartbeat_timeout, limits, in_process);
+      server->store_.get(), config.reaper.heartbeat_timeout, limits,
+      server->store_->TakesCompactRecords());
   const int64_t budget = config.memory_budget_bytes > 0
                              ? config.memory_budget_bytes
                              : DefaultMemoryBudget(2 * config.max_message_bytes);

@@ -21,6 +21,7 @@ class ForwardingStore : public Store {
   std::string_view backend() const override { return target_->backend(); }
   bool MayBlock() const override { return target_->MayBlock(); }
   bool ListIsCached() const override { return target_->ListIsCached(); }
+  bool TakesCompactRecords() const override { return target_->TakesCompactRecords(); }
   uint64_t CorruptRecordsSkipped() const override { return target_->CorruptRecordsSkipped(); }
   absl::StatusOr<int64_t> NowMs() override { return target_->NowMs(); }
   absl::Status CheckHealth() override { return target_->CheckHealth(); }

@@ -47,9 +47,10 @@ struct WorkerRecord {
   // Optional cache of the fields above as reply bytes; set last, by the
   // publisher, when the record will not change again. May be null. When set,
   // worker.tensor_source may be empty and the tensors held only here
-  // ("compact" records, made by mxd for in-process stores: the parsed form
-  // costs ~3x the wire bytes); server/reply_encoding.h ReplyWorker() reads
-  // either form. Network stores never receive compact records.
+  // ("compact" records, made by mxd for stores that take them,
+  // Store::TakesCompactRecords: the parsed form costs ~3x the wire bytes,
+  // and Redis stores and returns the reply bytes without decoding them).
+  // A GetMetadata reply (server/get_reply.h) is built from either form.
   std::shared_ptr<const server::EncodedReply> encoded;
   // Bytes held by `encoded` (set with it), for stores that cap memory.
   size_t encoded_bytes = 0;

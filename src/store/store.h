@@ -57,6 +57,13 @@ class Store {
   // off gRPC's threads. The memory store answers inline.
   virtual bool MayBlock() const = 0;
 
+  // True when the store may be handed compact records (record.h: `encoded`
+  // set, the tensors held only there) and returns them from Get() in that
+  // form: the memory store keeps the object, Redis stores the reply bytes.
+  // Stores that re-encode a record from its parsed fields (Kubernetes)
+  // answer false and are handed full records. Thread-safe.
+  virtual bool TakesCompactRecords() const { return !MayBlock(); }
+
   // True when List() is answered from local memory (a watch-fed cache)
   // even though MayBlock(): the server then runs such reads on their own
   // lane, never queued behind writes. Thread-safe.

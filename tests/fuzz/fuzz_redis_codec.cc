@@ -1,9 +1,11 @@
 // libFuzzer target: the Redis store's value decoders on arbitrary bytes, as
 // read back from a Redis anyone with access could have written to. Anything
-// that decodes must re-encode and decode to the same thing.
+// that decodes must re-encode and decode to the same thing; reply-ready
+// records (handed out without decoding their tensors) to the same reply parts.
 #include <cstddef>
 #include <cstdint>
 
+#include "server/encoded_reply.h"
 #include "store/redis/redis_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -13,6 +15,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (record.ok()) {
     auto again = r::DecodeRecord("src", "worker", r::EncodeRecord(**record), "owner");
     if (!again.ok()) __builtin_trap();
+    // A reply-ready record passes its reply parts through unchanged.
+    const auto* first = (*record)->encoded.get();
+    const auto* second = (*again)->encoded.get();
+    if ((first == nullptr) != (second == nullptr)) __builtin_trap();
+    if (first != nullptr &&
+        (first->worker_head != second->worker_head ||
+         first->worker_payload != second->worker_payload ||
+         first->tensor_entries != second->tensor_entries ||
+         first->reply_tail != second->reply_tail ||
+         (*record)->worker.nixl_metadata() != (*again)->worker.nixl_metadata())) {
+      __builtin_trap();
+    }
   }
   mx::store::WorkerRef ref;
   (void)r::DecodeSummary(bytes, &ref);

@@ -1,16 +1,23 @@
 // libFuzzer target: one P2pService handler fed arbitrary request bytes.
 // Built once per RPC with MX_FUZZ_RPC = 1 (PublishMetadata), 2 (ListSources),
 // 3 (GetMetadata) or 4 (UpdateStatus). The bytes are parsed as the request proto
-// (as gRPC would) and handed to MetadataService on a memory store that
-// already holds a record, so lookups and updates can hit something.
+// (as gRPC would) and handed to what mxd runs for that RPC, on a memory
+// store that already holds a record, so lookups and updates can hit
+// something. GetMetadata goes through GetMetadataReply (the one path the
+// gRPC service serves), over compact records (memory, Redis) or plain ones
+// (records encoded per read), and every reply it answers must parse with
+// the request's ids echoed.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <google/protobuf/stubs/logging.h>
 
 #include "p2p.pb.h"
 #include "spdlog/spdlog.h"
+#include "server/get_reply.h"
 #include "server/metadata_service.h"
 #include "store/memory/memory_store.h"
 
@@ -21,6 +28,10 @@ namespace p2p = model_express::p2p;
 struct World {
   std::unique_ptr<mx::store::MemoryStore> store;
   std::unique_ptr<mx::server::MetadataService> service;
+  // The same seed, published as a compact record (what mxd does for the
+  // memory and Redis stores).
+  std::unique_ptr<mx::store::MemoryStore> compact_store;
+  std::unique_ptr<mx::server::MetadataService> compact;
   int runs = 0;
 };
 
@@ -36,14 +47,20 @@ World& Fresh() {
   (void)quiet;
   if (world.service == nullptr || ++world.runs % 4096 == 0) {
     world.service.reset();
+    world.compact.reset();
     world.store = std::make_unique<mx::store::MemoryStore>();
     world.service =
         std::make_unique<mx::server::MetadataService>(world.store.get(), std::chrono::seconds(90));
+    world.compact_store = std::make_unique<mx::store::MemoryStore>();
+    world.compact = std::make_unique<mx::server::MetadataService>(
+        world.compact_store.get(), std::chrono::seconds(90), mx::server::RequestLimits{}, true);
     p2p::PublishMetadataRequest seed;
     seed.mutable_identity()->set_model_name("m");
     seed.set_worker_id("w0");
     seed.mutable_worker()->set_nixl_metadata("blob");
+    seed.mutable_worker()->mutable_tensor_source()->add_tensors()->set_name("t0");
     (void)world.service->Publish(seed, mx::server::Caller{"owner", true});
+    (void)world.compact->Publish(seed, mx::server::Caller{"owner", true});
   }
   return world;
 }
@@ -52,8 +69,10 @@ World& Fresh() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  // The first byte picks the caller: anonymous admin or a restricted principal.
-  const mx::server::Caller caller{(data[0] & 1) ? "owner" : "other", (data[0] & 2) != 0};
+  // The first byte picks the caller (anonymous admin or a restricted
+  // principal) and, for GetMetadata, compact or plain records.
+  const uint8_t selector = data[0];
+  const mx::server::Caller caller{(selector & 1) ? "owner" : "other", (selector & 2) != 0};
   ++data;
   --size;
   World& world = Fresh();
@@ -68,7 +87,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #elif MX_FUZZ_RPC == 3
   p2p::GetMetadataRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
-  (void)world.service->Get(request);
+  mx::server::MetadataService& service = (selector & 4) ? *world.compact : *world.service;
+  auto reply = mx::server::GetMetadataReply(service, request, nullptr);
+  if (reply.ok()) {
+    std::vector<grpc::Slice> slices;
+    if (!reply->Dump(&slices).ok()) __builtin_trap();
+    std::string bytes;
+    for (const auto& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    p2p::GetMetadataResponse parsed;
+    if (!parsed.ParseFromString(bytes) || parsed.worker_id() != request.worker_id() ||
+        parsed.mx_source_id() != request.mx_source_id() ||
+        (parsed.found() && parsed.worker().tensors_size() != 1)) {
+      __builtin_trap();
+    }
+  }
 #elif MX_FUZZ_RPC == 4
   p2p::UpdateStatusRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;

@@ -1,5 +1,6 @@
-// The raw GetMetadata reply (bytes encoded once at publish, compact records)
-// must parse to exactly what the message-building path produces.
+// GetMetadata as mxd serves it (GetMetadataReply: bytes encoded once at
+// publish for compact records, encoded per read otherwise) must parse to
+// exactly what the wire contract says, written out independently here.
 #include "server/get_reply.h"
 
 #include <atomic>
@@ -10,6 +11,8 @@
 
 #include "server/metadata_service.h"
 #include "server/reply_encoding.h"
+#include "contract_reply.h"
+#include "fault_store.h"
 #include "store/memory/memory_store.h"
 
 namespace mx::server {
@@ -54,8 +57,15 @@ p2p::PublishMetadataRequest Request(int tensors) {
   return req;
 }
 
+p2p::GetMetadataResponse Expected(const p2p::PublishMetadataRequest& req,
+                                  const std::string& source_id, p2p::SourceStatus status,
+                                  int64_t updated_at) {
+  return mx::testing::ContractReply(req, source_id, status, updated_at);
+}
+
 // Two services over stores with the same fixed clock: one publishing
-// compact records (what mxd does for the memory store), one plain.
+// compact records (what mxd does for the memory and Redis stores), one
+// plain (the Kubernetes store: records encoded per read).
 class GetReplyTest : public ::testing::Test {
  protected:
   GetReplyTest()
@@ -70,23 +80,29 @@ class GetReplyTest : public ::testing::Test {
     ASSERT_TRUE(plain_.Publish(req, {})->success());
     get_.set_mx_source_id(compact->mx_source_id());
     get_.set_worker_id(req.worker_id());
+    published_ = req;
   }
 
-  // Raw reply from the compact service, message reply from the plain one.
-  void ExpectRawEqualsPlain() {
-    auto stored = compact_.Find(get_);
-    ASSERT_TRUE(stored.ok());
-    ASSERT_NE(stored->record, nullptr);
-    const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*stored));
-    auto plain = plain_.Get(get_);
-    ASSERT_TRUE(plain.ok());
-    EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain))
-        << "raw:\n" << raw.ShortDebugString().substr(0, 2000) << "\nplain:\n"
-        << plain->ShortDebugString().substr(0, 2000);
-    // The message path over a compact record decodes the same thing.
-    auto compact_message = compact_.Get(get_);
-    ASSERT_TRUE(compact_message.ok());
-    EXPECT_TRUE(MessageDifferencer::Equals(*compact_message, *plain));
+  // GetMetadata as mxd serves it, parsed.
+  p2p::GetMetadataResponse Reply(MetadataService& service, const p2p::GetMetadataRequest& get) {
+    auto bytes = GetMetadataReply(service, get, nullptr);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.ok() ? ParseReply(*bytes) : p2p::GetMetadataResponse();
+  }
+
+  // Both services answer exactly what the contract says for the last
+  // published request in state (`status`, `updated_at`).
+  void ExpectContractReply(p2p::SourceStatus status = p2p::SOURCE_STATUS_READY,
+                           int64_t updated_at = 1700000000123) {
+    const p2p::GetMetadataResponse expected =
+        Expected(published_, get_.mx_source_id(), status, updated_at);
+    for (MetadataService* service : {&compact_, &plain_}) {
+      const p2p::GetMetadataResponse got = Reply(*service, get_);
+      EXPECT_TRUE(MessageDifferencer::Equals(got, expected))
+          << (service == &compact_ ? "compact" : "plain") << "\ngot:\n"
+          << got.ShortDebugString().substr(0, 2000) << "\nexpected:\n"
+          << expected.ShortDebugString().substr(0, 2000);
+    }
   }
 
   std::atomic<int64_t> now_{1700000000123};
@@ -95,12 +111,13 @@ class GetReplyTest : public ::testing::Test {
   MetadataService compact_;
   MetadataService plain_;
   p2p::GetMetadataRequest get_;
+  p2p::PublishMetadataRequest published_;
 };
 
 TEST_F(GetReplyTest, RawReplyOfATensorSourceParsesToTheMessageReply) {
   PublishBoth(Request(300));
-  ExpectRawEqualsPlain();
-  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  ExpectContractReply();
+  const p2p::GetMetadataResponse raw = Reply(compact_, get_);
   EXPECT_TRUE(raw.found());
   EXPECT_EQ(raw.worker().tensor_source().tensors_size(), 300);
   EXPECT_EQ(raw.worker().tensors_size(), 300);  // legacy readers see them too
@@ -120,8 +137,8 @@ TEST_F(GetReplyTest, RawReplyOfAnArtifactSourceParsesToTheMessageReply) {
   a->set_node_rank(1);
   req.mutable_worker()->set_transfer_engine_session_id("mooncake-session-9");
   PublishBoth(req);
-  ExpectRawEqualsPlain();
-  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  ExpectContractReply();
+  const p2p::GetMetadataResponse raw = Reply(compact_, get_);
   EXPECT_EQ(raw.worker().artifact_source().artifact_id(), "triton-cache-abc");
   EXPECT_EQ(raw.worker().transfer_engine_session_id(), "mooncake-session-9");
   EXPECT_EQ(raw.worker().tensors_size(), 0);
@@ -133,8 +150,8 @@ TEST_F(GetReplyTest, RawReplyOfALegacyOnlyPublisherFillsBothTensorLists) {
       req.mutable_worker()->mutable_tensor_source()->mutable_tensors());
   req.mutable_worker()->clear_tensor_source();
   PublishBoth(req);
-  ExpectRawEqualsPlain();
-  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  ExpectContractReply();
+  const p2p::GetMetadataResponse raw = Reply(compact_, get_);
   EXPECT_EQ(raw.worker().tensor_source().tensors_size(), 5);
   EXPECT_EQ(raw.worker().tensors_size(), 5);
 }
@@ -149,8 +166,8 @@ TEST_F(GetReplyTest, RawReplyCarriesStatusAndUpdatedAtOfTheLatestHeartbeat) {
   beat.set_status(p2p::SOURCE_STATUS_STALE);
   ASSERT_TRUE(compact_.UpdateStatus(beat, {})->success());
   ASSERT_TRUE(plain_.UpdateStatus(beat, {})->success());
-  ExpectRawEqualsPlain();
-  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*compact_.Find(get_)));
+  ExpectContractReply(p2p::SOURCE_STATUS_STALE, 1700000999000);
+  const p2p::GetMetadataResponse raw = Reply(compact_, get_);
   EXPECT_EQ(raw.worker().status(), p2p::SOURCE_STATUS_STALE);
   EXPECT_EQ(raw.worker().updated_at(), 1700000999000);
 }
@@ -163,7 +180,7 @@ TEST_F(GetReplyTest, CompactRecordsKeepTheTensorsOnlyAsReplyBytes) {
   auto plain = plain_.Find(get_);
   EXPECT_EQ(plain->record->encoded, nullptr);
   EXPECT_EQ(plain->record->worker.tensor_source().tensors_size(), 50);
-  EXPECT_EQ(ReplyWorker(*compact->record).tensor_source().tensors_size(), 50);
+  EXPECT_EQ(Reply(compact_, get_).worker().tensor_source().tensors_size(), 50);
 }
 
 TEST_F(GetReplyTest, RecordsWithoutCachedBytesAreEncodedPerRead) {
@@ -172,7 +189,8 @@ TEST_F(GetReplyTest, RecordsWithoutCachedBytesAreEncodedPerRead) {
   auto plain = plain_.Find(get_);
   ASSERT_EQ(plain->record->encoded, nullptr);
   const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*plain));
-  EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain_.Get(get_)));
+  EXPECT_TRUE(MessageDifferencer::Equals(
+      raw, Expected(published_, get_.mx_source_id(), p2p::SOURCE_STATUS_READY, 1700000000123)));
 }
 
 TEST_F(GetReplyTest, UnnormalizedRecordsFromOtherWritersAreRepliedAsStored) {
@@ -188,10 +206,19 @@ TEST_F(GetReplyTest, UnnormalizedRecordsFromOtherWritersAreRepliedAsStored) {
   p2p::GetMetadataRequest get;
   get.set_mx_source_id("0123456789abcdef");
   get.set_worker_id("w");
-  const p2p::GetMetadataResponse raw = ParseReply(FoundReplyBytes(*plain_.Find(get)));
+  const p2p::GetMetadataResponse raw = Reply(plain_, get);
   EXPECT_EQ(raw.worker().tensors_size(), 1);
   EXPECT_EQ(raw.worker().artifact_source().artifact_id(), "a");
-  EXPECT_TRUE(MessageDifferencer::Equals(raw, *plain_.Get(get)));
+  // As stored: the legacy list is not copied into a tensor_source.
+  p2p::GetMetadataResponse expected;
+  expected.set_found(true);
+  expected.set_mx_source_id("0123456789abcdef");
+  expected.set_worker_id("w");
+  expected.mutable_identity()->set_model_name("m");
+  *expected.mutable_worker() = record->worker;
+  expected.mutable_worker()->set_status(p2p::SOURCE_STATUS_INITIALIZING);
+  expected.mutable_worker()->set_updated_at(1700000000123);
+  EXPECT_TRUE(MessageDifferencer::Equals(raw, expected)) << raw.ShortDebugString();
 }
 
 TEST_F(GetReplyTest, UnknownFieldsOfNewerPublishersSurviveBothPaths) {
@@ -200,7 +227,10 @@ TEST_F(GetReplyTest, UnknownFieldsOfNewerPublishersSurviveBothPaths) {
   req.mutable_worker()->GetReflection()->MutableUnknownFields(req.mutable_worker())
       ->AddLengthDelimited(99, "future");
   PublishBoth(req);
-  ExpectRawEqualsPlain();
+  ExpectContractReply();
+  EXPECT_EQ(Reply(compact_, get_).worker().GetReflection()->GetUnknownFields(
+                Reply(compact_, get_).worker()).field_count(),
+            1);
 }
 
 TEST_F(GetReplyTest, NotFoundReplyEchoesTheIdsWithFoundFalse) {
@@ -210,10 +240,15 @@ TEST_F(GetReplyTest, NotFoundReplyEchoesTheIdsWithFoundFalse) {
   auto stored = compact_.Find(missing);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->record, nullptr);
-  const p2p::GetMetadataResponse raw = ParseReply(NotFoundReplyBytes(missing));
-  EXPECT_FALSE(raw.found());
-  EXPECT_EQ(raw.worker_id(), "nobody");
-  EXPECT_TRUE(MessageDifferencer::Equals(raw, *compact_.Get(missing)));
+  for (MetadataService* service : {&compact_, &plain_}) {
+    const p2p::GetMetadataResponse raw = Reply(*service, missing);
+    EXPECT_FALSE(raw.found());
+    EXPECT_EQ(raw.worker_id(), "nobody");
+    p2p::GetMetadataResponse expected;  // the ids echoed, nothing else
+    expected.set_mx_source_id("0123456789abcdef");
+    expected.set_worker_id("nobody");
+    EXPECT_TRUE(MessageDifferencer::Equals(raw, expected)) << raw.ShortDebugString();
+  }
 }
 
 }  // namespace
@@ -277,6 +312,31 @@ TEST_F(GetReplyTest, RecentlyServedLegacyListsOutliveTheirRepliesWithinTheBudget
   { grpc::ByteBuffer reply = FoundReplyBytes(*second, &recent); }
   EXPECT_FALSE(expired(*second->record->encoded));
   EXPECT_TRUE(expired(*first->record->encoded));  // the oldest left the budget
+}
+
+}  // namespace
+}  // namespace mx::server
+
+namespace mx::server {
+namespace {
+
+TEST(GetMetadataReplyTest, AnOverlongIdIsInvalidArgumentAndAStoreOutageIsUnavailable) {
+  store::MemoryStore memory;
+  store::testing::FaultStore faulty(&memory, /*may_block=*/false);
+  RequestLimits limits;
+  limits.max_id_bytes = 8;
+  MetadataService service(&faulty, std::chrono::seconds(90), limits, true);
+  p2p::GetMetadataRequest get;
+  get.set_mx_source_id("0123456789abcdef0");  // 17 bytes
+  get.set_worker_id("w");
+  EXPECT_EQ(GetMetadataReply(service, get, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  get.set_mx_source_id("01234567");
+  EXPECT_TRUE(GetMetadataReply(service, get, nullptr).ok());  // found=false
+  faulty.set_down(true);
+  // Never an empty found=false answer when the store cannot be read.
+  EXPECT_EQ(GetMetadataReply(service, get, nullptr).status().code(),
+            absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "server/encoded_reply.h"
 #include "store/redis/redis_connection.h"
 
 namespace mx::store::redis {
@@ -68,6 +69,42 @@ TEST(RedisCodecTest, RecordsRoundTripWithoutIdsOrOwnerInThePayload) {
   EXPECT_EQ((*back)->owner, "alice");
   EXPECT_EQ(DecodeRecord("s", "w", "\xff\xff\xff", "").status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+TEST(RedisCodecTest, AReplyReadyRecordIsReadAsItsReplyPartsWithoutDecodingTensors) {
+  // Layout pinned by hand (redis_format.proto): identity {model_name "m"};
+  // worker = payload (tensor_source {tensors {name "t"}}) | head
+  // (worker_rank 1, nixl tag and length 2) | blob "ab"; pod_name "p";
+  // reply_layout {payload_size 8, head_size 4, tensor_entries 3}.
+  const std::string payload("\xa2\x01\x05\x0a\x03\x0a\x01t", 8);
+  const std::string head("\x08\x01\x12\x02", 4);
+  const std::string bytes = std::string("\x0a\x03\x1a\x01m\x12\x0e", 7) + payload + head + "ab" +
+                            std::string("\x1a\x01p\x32\x06\x08\x08\x10\x04\x18\x03", 11);
+  auto record = DecodeRecord("sid", "wid", bytes, "alice");
+  ASSERT_TRUE(record.ok()) << record.status();
+  ASSERT_NE((*record)->encoded, nullptr);
+  EXPECT_EQ((*record)->encoded->worker_payload, payload);
+  EXPECT_EQ((*record)->encoded->worker_head, head);
+  EXPECT_EQ((*record)->encoded->tensor_entries, 3u);
+  EXPECT_FALSE((*record)->encoded->reused_across_reads);
+  EXPECT_EQ((*record)->worker.worker_rank(), 1u);
+  EXPECT_EQ((*record)->worker.nixl_metadata(), "ab");
+  EXPECT_EQ((*record)->worker.tensor_source().tensors_size(), 0);  // never decoded
+  EXPECT_EQ((*record)->identity.model_name(), "m");
+  EXPECT_EQ((*record)->pod_name, "p");
+  EXPECT_EQ((*record)->owner, "alice");
+  model_express::p2p::GetMetadataResponse tail;  // ids from the key, identity
+  ASSERT_TRUE(tail.ParseFromString((*record)->encoded->reply_tail));
+  EXPECT_EQ(tail.mx_source_id(), "sid");
+  EXPECT_EQ(tail.worker_id(), "wid");
+  EXPECT_EQ(tail.identity().model_name(), "m");
+  // Written again, the same bytes.
+  EXPECT_EQ(EncodeRecord(**record), bytes);
+  // An older reader, ignoring the layout, decodes the whole worker.
+  model_express::p2p::WorkerMetadata whole;
+  ASSERT_TRUE(whole.ParseFromString(payload + head + "ab"));
+  EXPECT_EQ(whole.tensor_source().tensors(0).name(), "t");
+  EXPECT_EQ(whole.nixl_metadata(), "ab");
 }
 
 TEST(RedisCodecTest, SummariesCarryTheListingFieldsOnly) {

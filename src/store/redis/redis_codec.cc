@@ -2,15 +2,140 @@
 
 #include <charconv>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "absl/strings/str_cat.h"
 #include "redis_format.pb.h"
+#include "server/encoded_reply.h"
 
 namespace mx::store::redis {
+namespace {
+
+namespace p2p = model_express::p2p;
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::internal::WireFormatLite;
+
+// True when `bytes` is a sequence of whole protobuf fields (their contents
+// unread): what a reply may carry without breaking its framing.
+bool WholeFields(const char* data, size_t size) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(data), static_cast<int>(size));
+  while (const uint32_t tag = in.ReadTag()) {
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
+  return in.ConsumedEntireMessage() && static_cast<size_t>(in.CurrentPosition()) == size;
+}
+
+constexpr uint32_t kTensorSourceTag =
+    WireFormatLite::MakeTag(p2p::WorkerMetadata::kTensorSourceFieldNumber,
+                            WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+
+// True when `payload` is what server/reply_encoding.cc writes for
+// `entries`: one tensor_source field whose entries start at `entries` and
+// run to its end; for 0, whole fields that are not a tensor_source.
+bool PayloadFits(const char* payload, size_t size, size_t entries) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(payload), static_cast<int>(size));
+  if (entries == 0) return in.ReadTag() != kTensorSourceTag && WholeFields(payload, size);
+  uint32_t length = 0;
+  return in.ReadTag() == kTensorSourceTag && in.ReadVarint32(&length) &&
+         static_cast<size_t>(in.CurrentPosition()) == entries && length == size - entries;
+}
+
+constexpr uint32_t kRecordWorkerTag = WireFormatLite::MakeTag(
+    redisfmt::RecordValue::kWorkerFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+
+// Splits a RecordValue into its `worker` field, a view into `bytes` (the
+// last occurrence, as a parser takes it), and the bytes of every other
+// field, copied to `rest`: the megabytes of tensors are not copied to be
+// parsed. False when `bytes` are not whole fields.
+bool SplitWorker(absl::string_view bytes, absl::string_view* worker, std::string* rest) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  while (true) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    if (tag == kRecordWorkerTag) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return false;
+      const size_t at = static_cast<size_t>(in.CurrentPosition());
+      if (!in.Skip(static_cast<int>(length))) return false;
+      *worker = bytes.substr(at, length);
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+    rest->append(bytes.data() + start, static_cast<size_t>(in.CurrentPosition()) - start);
+  }
+  return in.ConsumedEntireMessage() && static_cast<size_t>(in.CurrentPosition()) == bytes.size();
+}
+
+// The reply-ready `worker` bytes laid out by `layout` as a compact record:
+// the reply parts copied out as stored, the tensors never decoded; only the
+// head and the blob (the small fields) are parsed into record->worker. The
+// layout is checked first, so bytes that do not fit it are refused here
+// rather than sent in a reply that does not parse.
+bool DecodeReplyReady(absl::string_view bytes, const redisfmt::ReplyLayout& layout,
+                      WorkerRecord* record) {
+  const uint64_t payload = layout.payload_size();
+  const uint64_t head = layout.head_size();
+  const uint64_t entries = layout.tensor_entries();
+  if (payload > bytes.size() || head > bytes.size() - payload) return false;
+  if (!PayloadFits(bytes.data(), payload, entries)) return false;
+  const absl::string_view rest = bytes.substr(payload);  // head | blob
+  if (!record->worker.ParseFromArray(rest.data(), static_cast<int>(rest.size()))) return false;
+  // The reply sends the head, then record->worker's blob where the stored
+  // blob was: the head must end with the blob's tag and length, and the
+  // blob fill the rest.
+  const std::string& blob = record->worker.nixl_metadata();
+  if (blob.size() != rest.size() - head) return false;
+  if (record->worker.has_nixl_metadata()) {
+    std::string tag_and_length;
+    tag_and_length.push_back(static_cast<char>(WireFormatLite::MakeTag(
+        p2p::WorkerMetadata::kNixlMetadataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)));
+    uint8_t varint[10];
+    tag_and_length.append(reinterpret_cast<const char*>(varint),
+                          google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
+                              blob.size(), varint) - varint);
+    if (head < tag_and_length.size() ||
+        rest.substr(head - tag_and_length.size(), tag_and_length.size()) != tag_and_length) {
+      return false;
+    }
+  }
+  auto encoded = std::make_shared<server::EncodedReply>();
+  encoded->worker_head.assign(rest.data(), head);
+  encoded->worker_payload.assign(bytes.data(), payload);
+  encoded->tensor_entries = entries;
+  encoded->reused_across_reads = false;
+  p2p::GetMetadataResponse tail;
+  tail.set_mx_source_id(record->source_id);
+  tail.set_worker_id(record->worker_id);
+  *tail.mutable_identity() = record->identity;
+  tail.SerializeToString(&encoded->reply_tail);
+  record->encoded_bytes =
+      encoded->worker_head.size() + encoded->worker_payload.size() + encoded->reply_tail.size();
+  record->encoded = std::move(encoded);
+  return true;
+}
+
+}  // namespace
 
 std::string EncodeRecord(const WorkerRecord& record) {
   redisfmt::RecordValue value;
   record.identity.SerializeToString(value.mutable_identity());
-  record.worker.SerializeToString(value.mutable_worker());
+  if (record.encoded != nullptr) {
+    // Compact: the reply parts as they are, payload first (see the proto).
+    const server::EncodedReply& encoded = *record.encoded;
+    const std::string& blob = record.worker.nixl_metadata();
+    std::string* worker = value.mutable_worker();
+    worker->reserve(encoded.worker_payload.size() + encoded.worker_head.size() + blob.size());
+    worker->append(encoded.worker_payload).append(encoded.worker_head).append(blob);
+    redisfmt::ReplyLayout* layout = value.mutable_reply_layout();
+    layout->set_payload_size(encoded.worker_payload.size());
+    layout->set_head_size(encoded.worker_head.size());
+    layout->set_tensor_entries(encoded.tensor_entries);
+  } else {
+    record.worker.SerializeToString(value.mutable_worker());
+  }
   value.set_pod_name(record.pod_name);
   value.set_pod_uid(record.pod_uid);
   value.set_pod_namespace(record.pod_namespace);
@@ -21,16 +146,20 @@ absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(std::string sou
                                                                  std::string worker_id,
                                                                  absl::string_view bytes,
                                                                  std::string owner) {
-  redisfmt::RecordValue value;
   auto record = std::make_shared<WorkerRecord>();
-  if (!value.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-      !record->identity.ParseFromString(value.identity()) ||
-      !record->worker.ParseFromString(value.worker())) {
-    return absl::DataLossError(absl::StrCat("redis record of worker '", worker_id,
-                                            "' does not parse"));
-  }
   record->source_id = std::move(source_id);
   record->worker_id = std::move(worker_id);
+  absl::string_view worker;
+  std::string others;  // identity, pod fields, layout: small
+  redisfmt::RecordValue value;
+  if (!SplitWorker(bytes, &worker, &others) || !value.ParseFromString(others) ||
+      !record->identity.ParseFromString(value.identity()) ||
+      !(value.has_reply_layout()
+            ? DecodeReplyReady(worker, value.reply_layout(), record.get())
+            : record->worker.ParseFromArray(worker.data(), static_cast<int>(worker.size())))) {
+    return absl::DataLossError(absl::StrCat("redis record of worker '", record->worker_id,
+                                            "' does not parse"));
+  }
   record->pod_name = std::move(*value.mutable_pod_name());
   record->pod_uid = std::move(*value.mutable_pod_uid());
   record->pod_namespace = std::move(*value.mutable_pod_namespace());

@@ -13,10 +13,16 @@
 
 namespace mx::store::redis {
 
-// The "rec" field: identity, worker metadata (tensors included), pod fields.
+// The record value: identity, worker metadata (tensors included), pod
+// fields. A compact record (record.encoded set) is written reply-ready: its
+// reply parts as they are, which any reader can still decode as a whole
+// WorkerMetadata (redis_format.proto, RecordValue.reply_layout).
 std::string EncodeRecord(const WorkerRecord& record);
-// Rebuilds the record stored under (source_id, worker_id). DataLoss when the
-// bytes do not parse.
+// Rebuilds the record stored under (source_id, worker_id): a compact record
+// for reply-ready bytes (the tensors never decoded; record->encoded holds
+// the reply parts), else a fully decoded one (values an older mxd wrote).
+// DataLoss when the bytes do not parse or the reply layout does not fit
+// them.
 absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(std::string source_id,
                                                                  std::string worker_id,
                                                                  absl::string_view bytes,

@@ -9,6 +9,9 @@
 namespace mx::store::redis {
 namespace {
 
+// Read-buffer bytes a connection keeps between replies (hiredis maxbuf).
+constexpr size_t kReaderBufferKeptBytes = 1 << 20;
+
 timeval ToTimeval(std::chrono::milliseconds ms) {
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
@@ -47,6 +50,10 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Open(
     return absl::UnavailableError(absl::StrCat("redis ", Endpoint(options), ": ", context->errstr));
   }
   redisEnableKeepAlive(context.get());
+  // hiredis frees its read buffer after each reply beyond 16 KiB and then
+  // regrows it by doubling for the next one: ~one extra copy of every large
+  // record read (a GetMetadata). Keep up to 1 MiB per connection instead.
+  context->reader->maxbuf = kReaderBufferKeptBytes;
   std::unique_ptr<RedisConnection> connection(
       new RedisConnection(std::move(context), options.command_timeout));
 

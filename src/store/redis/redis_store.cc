@@ -102,6 +102,9 @@ class RedisStore final : public Store, public ChangeFeed {
 
   std::string_view backend() const override { return "redis"; }
   bool MayBlock() const override { return true; }
+  // Compact records are written as their reply bytes and read back as such
+  // (redis_codec.h), so a Get decodes no tensor.
+  bool TakesCompactRecords() const override { return true; }
   uint64_t CorruptRecordsSkipped() const override { return corrupt_.count(); }
 
   absl::StatusOr<int64_t> NowMs() override {
