@@ -57,7 +57,9 @@ stage_done "ctest"
 # The fuzzers run even after a ctest failure.
 fuzz_seconds="${MX_FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" != "0" ]; then
+  # -O0: the sanitized build in half the time; these are short smoke runs.
   if MX_FUZZ_BUILD_DIR="${MX_FUZZ_BUILD_DIR:-$root/build-fuzz}" MX_FUZZ_JOBS="$jobs" \
+    MX_FUZZ_OPT="${MX_FUZZ_OPT:--O0}" \
     "$root/tests/fuzz/run_fuzzers.sh" "$fuzz_seconds"; then
     echo "fuzzers: every target ran ${fuzz_seconds}s without a crash"
   else
