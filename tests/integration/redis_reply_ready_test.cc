@@ -54,12 +54,8 @@ p2p::PublishMetadataRequest Request(int tensors) {
 }
 
 p2p::GetMetadataResponse Parse(const grpc::ByteBuffer& bytes) {
-  std::vector<grpc::Slice> slices;
-  EXPECT_TRUE(bytes.Dump(&slices).ok());
-  std::string flat;
-  for (const auto& s : slices) flat.append(reinterpret_cast<const char*>(s.begin()), s.size());
   p2p::GetMetadataResponse reply;
-  EXPECT_TRUE(reply.ParseFromString(flat));
+  EXPECT_TRUE(::mx::testing::ParseReplyBytes(bytes, &reply));
   return reply;
 }
 

@@ -4,12 +4,26 @@
 #ifndef MX_TESTS_UNIT_CONTRACT_REPLY_H_
 #define MX_TESTS_UNIT_CONTRACT_REPLY_H_
 
+#include <grpcpp/support/byte_buffer.h>
+
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "p2p.pb.h"
 
 namespace mx::testing {
+
+// Parses a reply as gRPC would send it (the raw path's ByteBuffer) into
+// `reply`; false when the bytes are not a GetMetadataResponse.
+inline bool ParseReplyBytes(const grpc::ByteBuffer& bytes,
+                            model_express::p2p::GetMetadataResponse* reply) {
+  std::vector<grpc::Slice> slices;
+  if (!bytes.Dump(&slices).ok()) return false;
+  std::string flat;
+  for (const auto& s : slices) flat.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return reply->ParseFromString(flat);
+}
 
 // The reply for a worker published as `req` under `source_id` whose live
 // state is (`status`, `updated_at`): both tensor lists filled (a

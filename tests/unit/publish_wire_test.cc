@@ -12,6 +12,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include "contract_reply.h"
 #include "server/get_reply.h"
 #include "server/metadata_service.h"
 #include "spdlog/spdlog.h"
@@ -24,12 +25,8 @@ namespace p2p = model_express::p2p;
 using google::protobuf::util::MessageDifferencer;
 
 p2p::GetMetadataResponse ParseReply(const grpc::ByteBuffer& bytes) {
-  std::vector<grpc::Slice> slices;
-  EXPECT_TRUE(bytes.Dump(&slices).ok());
-  std::string flat;
-  for (const auto& s : slices) flat.append(reinterpret_cast<const char*>(s.begin()), s.size());
   p2p::GetMetadataResponse reply;
-  EXPECT_TRUE(reply.ParseFromString(flat));
+  EXPECT_TRUE(::mx::testing::ParseReplyBytes(bytes, &reply));
   return reply;
 }
 
