@@ -89,7 +89,9 @@ TEST(WatchHubTest, ATokenOlderThanTheKeptChangesGetsAResetAndAFreshSnapshot) {
   EXPECT_EQ(events[0].type(), Type::TYPE_RESET);
   EXPECT_NE(events[0].reason().find("too old"), std::string::npos) << events[0].reason();
   EXPECT_EQ(events[1].type(), Type::TYPE_SNAPSHOT);
+  EXPECT_EQ(events[1].resume_token(), "") << "no resuming from the middle of a snapshot";
   EXPECT_EQ(events.back().type(), Type::TYPE_SNAPSHOT_END);
+  EXPECT_NE(events.back().resume_token(), "");
 
   // A recent token still resumes: only the changes after it.
   Collector recent;

@@ -483,7 +483,8 @@ std::vector<OutEvent> WatchHub::SnapshotLocked(const Filter& filter) {
   const std::string token = Token(seq_);
   for (const auto& [id, entry] : view_) {
     if (!store::Matches(filter.query, entry.ref) || (filter.ready_only && !entry.fresh)) continue;
-    events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, token)});
+    // No token: resuming from the middle of a snapshot would skip its rest.
+    events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, "")});
   }
   events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT_END, nullptr, token)});
   return events;
