@@ -65,6 +65,9 @@ struct ServerConfig {
   // How long a new WatchSources stream waits (parked, no thread blocked) for
   // this replica's earlier writes to reach the watch hub; tests lengthen it.
   std::chrono::milliseconds watch_catch_up_timeout{1000};
+  // Threads besides the watch hub's own that start watchers' writes when
+  // one change goes to many (WatchHubOptions::fanout_threads). Not a flag.
+  int watch_fanout_threads = 3;
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   bool help = false;

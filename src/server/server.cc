@@ -218,6 +218,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   watch::WatchHubOptions watch_options;
   watch_options.heartbeat_timeout = config.reaper.heartbeat_timeout;
   watch_options.catch_up_timeout = config.watch_catch_up_timeout;
+  watch_options.fanout_threads = config.watch_fanout_threads;
   watch_options.resync_interval = shared_store && feed == nullptr ? std::chrono::milliseconds(1000)
                                                                     : std::chrono::milliseconds(0);
   server->hub_ = std::make_unique<watch::WatchHub>(server->store_.get(), watch_options, feed);

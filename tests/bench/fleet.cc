@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -263,6 +264,14 @@ absl::StatusOr<std::string> RunFleetConfig(const FleetOptions& options, const st
   for (auto& mxd : mxds) mxd->Signal(SIGTERM);
   for (auto& mxd : mxds) mxd->Wait(std::chrono::seconds(20));
   std::error_code ignored;
+  // MX_FLEET_KEEP_LOGS=<dir>: the mxd logs of each run are copied there
+  // (<dir>/<config>-<workers>/) for reading stalls off their timestamps.
+  if (const char* keep = std::getenv("MX_FLEET_KEEP_LOGS"); keep != nullptr && *keep != '\0') {
+    const std::string to = absl::StrCat(keep, "/", config, "-", options.workers);
+    std::filesystem::create_directories(to, ignored);
+    std::filesystem::copy(dir, to, std::filesystem::copy_options::recursive |
+                                       std::filesystem::copy_options::overwrite_existing, ignored);
+  }
   std::filesystem::remove_all(dir, ignored);  // mxd logs, kept only when a start failed
   return miss;
 }

@@ -1,8 +1,10 @@
 // WatchSources benchmarks (docs/benchmarks.md, "Push discovery"). Prints
 // numbers; asserts nothing.
 //   build/bin/watch_bench [--mode=memory] [--targets=1000] [--samples=500]
+//       [--connections=TARGETS] [--fanout-threads=3]
 //       in-process mxd on the memory store: publish->event latency, targets
-//       waiting for a source (one client thread per watcher)
+//       waiting for a source (one client thread per watcher, spread over
+//       --connections connections)
 //   build/bin/watch_bench --mode=redis [--samples=500]
 //       two in-process mxd replicas on one redis-server: heartbeat on B ->
 //       event on A
@@ -14,11 +16,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
 #include "watch_bench.h"
 #include "mx/client.h"
 #include "server/server.h"
@@ -105,7 +109,11 @@ int main(int argc, char** argv) {
   }
   PrintLoad();
   const int targets = Flag(argc, argv, "targets", 1000);
+  // Real targets are separate replicas, each with its own connection;
+  // --connections=1 puts every watch on one HTTP/2 connection.
+  const int connections = std::max(1, Flag(argc, argv, "connections", targets));
   mx::server::ServerConfig config;
+  config.watch_fanout_threads = Flag(argc, argv, "fanout-threads", 3);
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "";
   config.max_concurrent_streams = targets + 64;
@@ -170,12 +178,23 @@ int main(int argc, char** argv) {
   const long rss_before = RssKb();
   std::atomic<int> ready{0};
   std::vector<Clock::time_point> notified(static_cast<size_t>(targets));
+  std::vector<std::unique_ptr<mx::Client>> watchers;
+  for (int c = 0; c < connections; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+    mx::ClientOptions own = options;
+    own.channel = grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
+    auto made = mx::Client::Create(own);
+    if (!made.ok()) return 1;
+    watchers.push_back(*std::move(made));
+  }
   std::vector<std::thread> threads;
   for (int t = 0; t < targets; ++t) {
     threads.emplace_back([&, t] {
       disc::WatchSourcesRequest request;
       request.mutable_filter()->set_status_filter(p2p::SOURCE_STATUS_READY);
-      (void)(*client)->WatchSources(request, [&](const disc::SourceEvent& event) {
+      mx::Client* watcher = watchers[static_cast<size_t>(t % connections)].get();
+      (void)watcher->WatchSources(request, [&](const disc::SourceEvent& event) {
         if (event.type() == disc::SourceEvent::TYPE_SNAPSHOT_END) ++ready;
         if (event.type() != disc::SourceEvent::TYPE_ADDED) return true;
         notified[static_cast<size_t>(t)] = Clock::now();
@@ -193,6 +212,7 @@ int main(int argc, char** argv) {
   for (auto& thread : threads) thread.join();
   std::vector<double> delays;
   for (const auto& at : notified) delays.push_back(Ms(at - t0));
+  std::printf("(%d connections, %d fan-out threads)\n", connections, config.watch_fanout_threads);
   std::printf("%d targets waiting: READY -> first %.2f ms, median %.2f ms, last notified %.2f ms\n",
               targets, Percentile(delays, 0.0), Percentile(delays, 0.5),
               *std::max_element(delays.begin(), delays.end()));
