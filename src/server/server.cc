@@ -163,9 +163,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   // Their writes arrive through the store's change feed where it has one.
   auto* feed = dynamic_cast<store::ChangeFeed*>(store.get());
   Server* raw = server.get();
-  store = std::make_unique<watch::NotifyingStore>(std::move(store), [raw](const auto& key) {
-    if (raw->hub_) raw->hub_->OnChange(key);
-  });
+  store = std::make_unique<watch::NotifyingStore>(
+      std::move(store), [raw](const store::WorkerKey& key, const auto& state) {
+        if (raw->hub_) raw->hub_->OnChange(key, state);
+      });
   server->store_ = std::make_unique<MeteredStore>(std::move(store), metrics);
   TokenVerifier reflection_verifier;
   if (!authenticate && config.auth.enabled()) {

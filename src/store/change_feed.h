@@ -5,6 +5,8 @@
 #ifndef MX_STORE_CHANGE_FEED_H_
 #define MX_STORE_CHANGE_FEED_H_
 
+#include <optional>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "store/record.h"
@@ -17,8 +19,10 @@ class ChangeListener {
  public:
   virtual ~ChangeListener() = default;
   // The worker `key` may have changed (written or removed, by any
-  // replica): read it again.
-  virtual void OnWorkerChanged(const WorkerKey& key) = 0;
+  // replica). `state`, when set, is its state right after a change that
+  // touched nothing else (a heartbeat): the listener may apply it without
+  // a read. Unset: read the worker again.
+  virtual void OnWorkerChanged(const WorkerKey& key, const std::optional<WorkerState>& state) = 0;
   // Changes may have been missed (the log was trimmed past the last one
   // read, the feed reconnected): list everything again.
   virtual void OnChangesLost(absl::string_view why) = 0;

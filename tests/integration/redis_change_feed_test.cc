@@ -23,9 +23,10 @@ using std::chrono::seconds;
 
 class Recorder final : public ChangeListener {
  public:
-  void OnWorkerChanged(const WorkerKey& key) override {
+  void OnWorkerChanged(const WorkerKey& key, const std::optional<WorkerState>& state) override {
     absl::MutexLock lock(&mu_);
     changed_.emplace(key.source_id, key.worker_id);
+    states_.push_back(state);
     ++changes_;
   }
   void OnChangesLost(absl::string_view) override {
@@ -44,10 +45,15 @@ class Recorder final : public ChangeListener {
     absl::MutexLock lock(&mu_);
     return lost_;
   }
+  std::optional<WorkerState> last_state() {
+    absl::MutexLock lock(&mu_);
+    return states_.empty() ? std::nullopt : states_.back();
+  }
 
  private:
   absl::Mutex mu_;
   std::set<std::pair<std::string, std::string>> changed_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::optional<WorkerState>> states_ ABSL_GUARDED_BY(mu_);
   int changes_ ABSL_GUARDED_BY(mu_) = 0;
   int lost_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -80,6 +86,8 @@ class RedisChangeFeedTest : public ::testing::Test {
   }
 };
 
+// A heartbeat's entry carries the state it wrote (readers apply it without
+// reading the worker); a publish's and a removal's carry none.
 TEST_F(RedisChangeFeedTest, PublishStatusAndRemoveOfAnotherStoreReachTheFeedWithTheirWorker) {
   StartFeed();
   auto writer = Connect();
@@ -88,18 +96,25 @@ TEST_F(RedisChangeFeedTest, PublishStatusAndRemoveOfAnotherStoreReachTheFeedWith
   ASSERT_TRUE(writer->Upsert(record, {}).ok());
   EXPECT_TRUE(mx::testing::WaitFor(
       [&] { return recorder_.Saw(record->source_id, "w-1"); }, seconds(20)));
+  EXPECT_EQ(recorder_.last_state(), std::nullopt);
 
   const int before_status = recorder_.changes();
   StatusUpdate update;
   update.status = model_express::p2p::SOURCE_STATUS_READY;
-  ASSERT_TRUE(writer->UpdateStatus({record->source_id, "w-1"}, update).ok());
-  EXPECT_TRUE(
+  update.source_load = 0.25f;
+  auto written = writer->UpdateStatus({record->source_id, "w-1"}, update);
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_TRUE(
       mx::testing::WaitFor([&] { return recorder_.changes() > before_status; }, seconds(20)));
+  ASSERT_TRUE(recorder_.last_state().has_value());
+  EXPECT_EQ(*recorder_.last_state(), *written);
+  EXPECT_EQ(recorder_.last_state()->source_load, 0.25f);
 
   const int before_remove = recorder_.changes();
   ASSERT_TRUE(writer->Remove({record->source_id, "w-1"}, std::nullopt).ok());
   EXPECT_TRUE(
       mx::testing::WaitFor([&] { return recorder_.changes() > before_remove; }, seconds(20)));
+  EXPECT_EQ(recorder_.last_state(), std::nullopt);
   EXPECT_EQ(recorder_.lost(), 0);
 }
 

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
@@ -87,7 +89,9 @@ TEST(WatchHubTest, ATokenOlderThanTheKeptChangesGetsAResetAndAFreshSnapshot) {
   EXPECT_EQ(events[0].type(), Type::TYPE_RESET);
   EXPECT_NE(events[0].reason().find("too old"), std::string::npos) << events[0].reason();
   EXPECT_EQ(events[1].type(), Type::TYPE_SNAPSHOT);
+  EXPECT_EQ(events[1].resume_token(), "") << "no resuming from the middle of a snapshot";
   EXPECT_EQ(events.back().type(), Type::TYPE_SNAPSHOT_END);
+  EXPECT_NE(events.back().resume_token(), "");
 
   // A recent token still resumes: only the changes after it.
   Collector recent;
@@ -157,7 +161,7 @@ TEST(WatchHubTest, WritesTheHubWasNotToldOfArriveThroughTheFeedAndALostFeedRelis
   // Named by the feed: read and sent.
   auto named = store::testing::MakeRecord("m", "named", 0);
   ASSERT_TRUE(memory.Upsert(named, {}).ok());
-  feed.listener()->OnWorkerChanged({named->source_id, named->worker_id});
+  feed.listener()->OnWorkerChanged({named->source_id, named->worker_id}, std::nullopt);
   ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
   EXPECT_EQ(watcher.events()[1].type(), Type::TYPE_ADDED);
   EXPECT_EQ(watcher.events()[1].source().worker_id(), "named");
@@ -296,6 +300,133 @@ TEST(WatchHubTest, AWatchBegunWhileTheHubLagsIsParkedWithoutBlockingAndStartsOnc
   EXPECT_TRUE(gone.events().empty());
   EXPECT_TRUE(gone.aborted().ok());
   hub.Unsubscribe(&parked);
+  hub.Stop();
+}
+
+// A heartbeat is announced with the state it wrote: the hub applies it
+// without reading the store (the gate stays shut), drops older news than
+// its view, and reads a worker it does not know yet.
+TEST(WatchHubTest, AHeartbeatsStateIsAppliedWithoutAReadAndOlderNewsIsDropped) {
+  store::MemoryStore memory;
+  store::testing::ListGateStore gate(&memory);
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  options.catch_up_timeout = milliseconds(120000);
+  auto record = store::testing::MakeRecord("m", "beating", 0);
+  ASSERT_TRUE(memory.Upsert(record, {}).ok());
+  WatchHub hub(&gate, options);
+  hub.Start();
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  ASSERT_EQ(watcher.events().size(), 2u);  // SNAPSHOT, SNAPSHOT_END
+  gate.Close();
+
+  store::StatusUpdate update;
+  update.status = model_express::p2p::SOURCE_STATUS_READY;
+  update.source_load = 0.5f;
+  const store::WorkerKey key{record->source_id, record->worker_id};
+  auto written = memory.UpdateStatus(key, update);
+  ASSERT_TRUE(written.ok()) << written.status();
+  hub.OnChange(key, *written);
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 3; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[2].type(), Type::TYPE_CHANGED);
+  EXPECT_FLOAT_EQ(watcher.events()[2].source().source_load(), 0.5f);
+  EXPECT_EQ(gate.waiting(), 0) << "applied from the announced state, not read";
+
+  // Older than what the hub holds: dropped. A watch begun after it waits
+  // until the hub applied it, so its snapshot shows the outcome.
+  store::WorkerState older = *written;
+  older.updated_at_ms -= 1;
+  older.source_load = 0.25f;
+  hub.OnChange(key, older);
+  Collector after;
+  ASSERT_TRUE(hub.Subscribe(&after, Everything()).ok());
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return after.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_FLOAT_EQ(after.events()[0].source().source_load(), 0.5f);
+  EXPECT_EQ(watcher.events().size(), 3u) << "no event for older news";
+
+  // A worker the hub has not seen: its state alone is not enough; read.
+  auto unknown = store::testing::MakeRecord("m", "unknown", 1);
+  ASSERT_TRUE(memory.Upsert(unknown, {}).ok());
+  auto state = memory.UpdateStatus({unknown->source_id, unknown->worker_id}, update);
+  ASSERT_TRUE(state.ok()) << state.status();
+  hub.OnChange({unknown->source_id, unknown->worker_id}, *state);
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return gate.waiting() == 1; }, milliseconds(20000)));
+  gate.Open();
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 4; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[3].type(), Type::TYPE_ADDED);
+  EXPECT_EQ(watcher.events()[3].source().worker_id(), "unknown");
+  hub.Unsubscribe(&watcher);
+  hub.Unsubscribe(&after);
+  hub.Stop();
+}
+
+// One change to many watchers: their writes are started by several threads
+// (the hub's and its fan-out threads), each watcher's exactly once, and the
+// hub's pass ends only when all of them were.
+TEST(WatchHubTest, AChangeForManyWatchersIsFlushedByTheFanOutThreadsOncePerWatcher) {
+  class Counted final : public Subscriber {
+   public:
+    bool Deliver(std::vector<OutEvent> events) override {
+      absl::MutexLock lock(&mu_);
+      delivered_ += events.size();
+      return true;
+    }
+    void Abort(const absl::Status&) override {}
+    void Flush() override {
+      absl::MutexLock lock(&mu_);
+      ++flushes_;
+      threads_.insert(std::this_thread::get_id());
+    }
+    size_t delivered() {
+      absl::MutexLock lock(&mu_);
+      return delivered_;
+    }
+    int flushes() {
+      absl::MutexLock lock(&mu_);
+      return flushes_;
+    }
+    std::set<std::thread::id> threads() {
+      absl::MutexLock lock(&mu_);
+      return threads_;
+    }
+
+   private:
+    absl::Mutex mu_;
+    size_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
+    int flushes_ ABSL_GUARDED_BY(mu_) = 0;
+    std::set<std::thread::id> threads_ ABSL_GUARDED_BY(mu_);
+  };
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(10);
+  options.progress_interval = milliseconds(600000);  // only the change flushes
+  options.fanout_threads = 3;
+  WatchHub hub(&memory, options);
+  hub.Start();
+  std::vector<std::unique_ptr<Counted>> watchers;
+  for (int i = 0; i < 200; ++i) {
+    watchers.push_back(std::make_unique<Counted>());
+    ASSERT_TRUE(hub.Subscribe(watchers.back().get(), Everything()).ok());
+  }
+  auto record = store::testing::MakeRecord("m", "many", 0);
+  ASSERT_TRUE(memory.Upsert(record, {}).ok());
+  hub.OnChange({record->source_id, record->worker_id});
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return hub.events_delivered() >= 200 + 200; },
+                                   milliseconds(20000)));
+  // The pass that delivered it holds the flush lock until every flush it
+  // started is done; Unsubscribe waits for that lock.
+  for (auto& watcher : watchers) hub.Unsubscribe(watcher.get());
+  std::set<std::thread::id> threads;
+  for (auto& watcher : watchers) {
+    EXPECT_EQ(watcher->delivered(), 2u);  // SNAPSHOT_END, ADDED
+    EXPECT_EQ(watcher->flushes(), 1);     // Subscribe's caller flushes its snapshot: not counted
+    for (auto id : watcher->threads()) threads.insert(id);
+  }
+  EXPECT_GT(threads.size(), 1u) << "the writes were started by more than one thread";
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
   hub.Stop();
 }
 

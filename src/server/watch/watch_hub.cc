@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "server/list_query.h"
 #include "spdlog/spdlog.h"
 #include "store/memory/memory_store.h"  // SystemClockMs
@@ -73,7 +74,11 @@ disc::SourceEvent Decode(const OutEvent& event) {
 }
 
 WatchHub::WatchHub(store::Store* store, WatchHubOptions options, store::ChangeFeed* feed)
-    : store_(store), options_(options), epoch_(RandomEpoch()), feed_(feed) {}
+    : store_(store), options_(options), epoch_(RandomEpoch()), feed_(feed) {
+  if (options_.fanout_threads > 0) {
+    fanout_ = std::make_unique<ThreadPool>(options_.fanout_threads, options_.fanout_threads);
+  }
+}
 
 WatchHub::~WatchHub() { Stop(); }
 
@@ -110,9 +115,19 @@ void WatchHub::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void WatchHub::OnChange(const store::WorkerKey& key) {
+void WatchHub::OnChange(const store::WorkerKey& key,
+                        const std::optional<store::WorkerState>& state) {
   absl::MutexLock lock(&mu_);
-  pending_.emplace(key.source_id, key.worker_id);
+  auto [it, inserted] = pending_.try_emplace({key.source_id, key.worker_id}, state);
+  if (!inserted) {
+    // Two heartbeats: the later one's state (the announcements of two
+    // threads may come in either order). Anything else: read the worker.
+    if (!it->second || !state) {
+      it->second.reset();
+    } else if (state->updated_at_ms >= it->second->updated_at_ms) {
+      it->second = state;
+    }
+  }
   ++changes_announced_;
 }
 
@@ -153,7 +168,7 @@ void WatchHub::Run() {
   auto next_sync = Clock::now() + resync;
   auto next_progress = Clock::now() + options_.progress_interval;
   for (;;) {
-    std::set<std::pair<std::string, std::string>> keys;
+    Pending keys;
     bool sync = false;
     uint64_t announced = 0;
     {
@@ -181,8 +196,21 @@ void WatchHub::Run() {
       next_sync = Clock::now() +
                   (need_sync_ ? std::max(resync, std::chrono::milliseconds(1000)) : resync);
     } else {
-      for (const auto& [source_id, worker_id] : keys) {
-        Refresh({source_id, worker_id});
+      // Heartbeats are applied from their state at once; other changes are
+      // read back one worker at a time.
+      std::vector<store::WorkerKey> reads;
+      {
+        absl::MutexLock lock(&mu_);
+        const int64_t now_ms = StoreNowMs();
+        for (const auto& [key, state] : keys) {
+          if (!state || !ApplyStateLocked(Id(key.first, key.second), *state, now_ms)) {
+            reads.push_back({key.first, key.second});
+          }
+        }
+      }
+      if (reads.size() < keys.size()) Flush();
+      for (const store::WorkerKey& key : reads) {
+        Refresh(key);
         Flush();  // each change goes out as soon as it is known
       }
     }
@@ -254,6 +282,17 @@ void WatchHub::Refresh(const store::WorkerKey& key) {
     if (ref.worker_id == key.worker_id) found = std::move(ref);
   }
   ApplyLocked(Id(key.source_id, key.worker_id), std::move(found), StoreNowMs());
+}
+
+bool WatchHub::ApplyStateLocked(const std::string& id, const store::WorkerState& state,
+                                int64_t now_ms) {
+  auto it = view_.find(id);
+  if (it == view_.end()) return false;
+  if (state.updated_at_ms < it->second.ref.state.updated_at_ms) return true;
+  store::WorkerRef ref = it->second.ref;
+  ref.state = state;
+  ApplyLocked(id, std::move(ref), now_ms);
+  return true;
 }
 
 void WatchHub::ApplyLocked(const std::string& id, std::optional<store::WorkerRef> after,
@@ -353,8 +392,35 @@ void WatchHub::Flush(bool progress) {
     // flushes below (see the lock order in the header).
     flush_mu_.Lock();
   }
-  for (Subscriber* subscriber : flush) subscriber->Flush();
+  FlushAll(flush);
   flush_mu_.Unlock();
+}
+
+void WatchHub::FlushAll(const std::vector<Subscriber*>& subscribers) {
+  // Below this many a hand-off costs more than it saves.
+  constexpr size_t kPerThread = 32;
+  const size_t parts =
+      fanout_ ? std::min<size_t>(options_.fanout_threads + 1, subscribers.size() / kPerThread) : 1;
+  if (parts <= 1) {
+    for (Subscriber* subscriber : subscribers) subscriber->Flush();
+    return;
+  }
+  // Interleaved, so every part starts on the first watchers at once.
+  auto part = [&subscribers, parts](size_t p) {
+    for (size_t i = p; i < subscribers.size(); i += parts) subscribers[i]->Flush();
+  };
+  absl::BlockingCounter done(static_cast<int>(parts - 1));
+  for (size_t p = 1; p < parts; ++p) {
+    if (!fanout_->TrySubmit([&part, &done, p] {
+          part(p);
+          done.DecrementCount();
+        })) {
+      part(p);  // the pool is stopping or busy: this thread does it
+      done.DecrementCount();
+    }
+  }
+  part(0);
+  done.Wait();  // Unsubscribe waits on flush_mu_ for these to be done
 }
 
 std::vector<Subscriber*> WatchHub::UnparkLocked(bool all) {
@@ -417,7 +483,8 @@ std::vector<OutEvent> WatchHub::SnapshotLocked(const Filter& filter) {
   const std::string token = Token(seq_);
   for (const auto& [id, entry] : view_) {
     if (!store::Matches(filter.query, entry.ref) || (filter.ready_only && !entry.fresh)) continue;
-    events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, token)});
+    // No token: resuming from the middle of a snapshot would skip its rest.
+    events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT, &entry.ref, "")});
   }
   events.push_back({nullptr, Message(disc::SourceEvent::TYPE_SNAPSHOT_END, nullptr, token)});
   return events;

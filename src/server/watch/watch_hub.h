@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "discovery.pb.h"
 #include "store/change_feed.h"
+#include "server/thread_pool.h"
 #include "store/store.h"
 
 namespace mx::server::watch {
@@ -41,6 +42,10 @@ struct WatchHubOptions {
   // How long a new watch waits for the hub to apply this replica's writes
   // acknowledged before it began (read your writes); no thread waits.
   std::chrono::milliseconds catch_up_timeout{1000};
+  // Threads that start watchers' writes besides the hub's own when one
+  // change goes to many watchers (gRPC does each stream's write on the
+  // thread that starts it: ~50 us each, one after another otherwise).
+  int fanout_threads = 3;
 };
 
 // One event on its way to a watcher: wire bytes encoded once per change and
@@ -88,8 +93,11 @@ class WatchHub final : private store::ChangeListener {
   void Stop();
 
   // A worker may have changed (called after every successful write of this
-  // replica). Cheap, thread-safe, never blocks on I/O.
-  void OnChange(const store::WorkerKey& key);
+  // replica). `state`: its new state, when the write changed nothing else
+  // (a heartbeat), applied without reading the store. Cheap, thread-safe,
+  // never blocks on I/O.
+  void OnChange(const store::WorkerKey& key,
+                const std::optional<store::WorkerState>& state = std::nullopt);
 
   // Sends `subscriber` the snapshot (or, with a resumable token, the changes
   // since it; a RESET and a snapshot for one that is not) and then every
@@ -141,12 +149,19 @@ class WatchHub final : private store::ChangeListener {
   };
 
   // store::ChangeListener (the feed's thread).
-  void OnWorkerChanged(const store::WorkerKey& key) override { OnChange(key); }
+  void OnWorkerChanged(const store::WorkerKey& key,
+                       const std::optional<store::WorkerState>& state) override {
+    OnChange(key, state);
+  }
   void OnChangesLost(absl::string_view why) override;
 
   void Run();
   void SyncAll();
   void Refresh(const store::WorkerKey& key);
+  // Applies a heartbeat's state to the worker in view_ (older news than the
+  // view's is dropped); false when the worker is not in view_ (read it).
+  bool ApplyStateLocked(const std::string& id, const store::WorkerState& state, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyLocked(const std::string& id, std::optional<store::WorkerRef> after, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AppendLocked(Change change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -161,6 +176,9 @@ class WatchHub final : private store::ChangeListener {
   // Starts a watch: snapshot or resume events, then registers it.
   absl::Status BeginLocked(Subscriber* subscriber, Filter filter, const std::string& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Subscriber::Flush for each, spread over the fan-out threads when many.
+  void FlushAll(const std::vector<Subscriber*>& subscribers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
   // Starts the parked watches whose wait is over; returns those to flush.
   std::vector<Subscriber*> UnparkLocked(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<OutEvent> SnapshotLocked(const Filter& filter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -188,7 +206,11 @@ class WatchHub final : private store::ChangeListener {
   bool need_sync_ ABSL_GUARDED_BY(mu_) = true;
   bool lost_ ABSL_GUARDED_BY(mu_) = false;  // the feed missed changes: list now
   int64_t clock_offset_ms_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<std::pair<std::string, std::string>> pending_ ABSL_GUARDED_BY(mu_);
+  // Workers announced changed and not yet applied, with the state to apply
+  // when every change announced since the last pass was a heartbeat
+  // (nullopt: read the worker).
+  using Pending = std::map<std::pair<std::string, std::string>, std::optional<store::WorkerState>>;
+  Pending pending_ ABSL_GUARDED_BY(mu_);
   // This replica's writes announced (OnChange) and those applied to view_:
   // a watch waits for what was announced before it, so it sees its own
   // replica's acknowledged writes in its snapshot.
@@ -210,6 +232,7 @@ class WatchHub final : private store::ChangeListener {
   store::ChangeFeed* const feed_;
   bool fed_ = false;
 
+  std::unique_ptr<ThreadPool> fanout_;  // null: every write started by the hub's thread
   std::thread thread_;  // last: joined before the state it uses goes away
 };
 

@@ -281,7 +281,7 @@ void HeadCache::OnObject(const WatchEvent& event) {
     }
   }
   absl::MutexLock told(&listener_mu_);
-  if (listener_ != nullptr) listener_->OnWorkerChanged({head->ref.source_id, head->ref.worker_id});
+  if (listener_ != nullptr) listener_->OnWorkerChanged({head->ref.source_id, head->ref.worker_id}, std::nullopt);
 }
 
 void HeadCache::ApplyLocked(const HeadInfo& head) {

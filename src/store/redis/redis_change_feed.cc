@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/backoff.h"
 #include "spdlog/spdlog.h"
+#include "store/redis/redis_codec.h"
 #include "store/redis/redis_keys.h"
 
 namespace mx::store::redis {
@@ -176,14 +177,19 @@ absl::Status RedisChangeTailer::ReadOnce(RedisConnection& connection) {
     const redisReply* fields = entry->element[1];
     std::optional<std::string> source_id;
     std::optional<std::string> worker_id;
+    std::optional<WorkerState> state;
     for (size_t f = 0; fields->type == REDIS_REPLY_ARRAY && f + 1 < fields->elements; f += 2) {
       const absl::string_view name = Text(fields->element[f]);
       const absl::string_view value = Text(fields->element[f + 1]);
       if (name == "s") source_id = UnescapeId(value);
       if (name == "w") worker_id = std::string(value);
+      if (name == "t") {
+        // Unreadable: no state, so the listener reads the worker itself.
+        if (auto parsed = ParseState(value); parsed.ok()) state = *parsed;
+      }
     }
     if (source_id && worker_id) {
-      listener_->OnWorkerChanged({*source_id, *worker_id});
+      listener_->OnWorkerChanged({*source_id, *worker_id}, state);
     } else {
       listener_->OnChangesLost("a change log entry without a worker");
     }

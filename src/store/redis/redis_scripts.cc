@@ -12,7 +12,9 @@ namespace {
 // Every script that changes a worker appends {s: escaped source id, w:
 // worker id} to the change log (last KEYS entry; its length bound is the
 // last ARGV), in the same atomic step: replicas tailing it never miss a
-// write nor see one that did not happen.
+// write nor see one that did not happen. A heartbeat's entry also carries
+// {t: the state it wrote}, so tailing replicas apply it without reading the
+// worker back (older replicas ignore the field and read it).
 //
 // The payload was uploaded to KEYS[3] (a staging key with a TTL) in the
 // same pipeline; the script only renames it into place, so megabytes of
@@ -60,7 +62,7 @@ local t = redis.call('TIME')
 local state = string.format('%d:%d', tonumber(ARGV[2]),
                             tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. ARGV[7]
 redis.call('HSET', KEYS[2], 't:' .. ARGV[1], state)
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 's', ARGV[8], 'w', ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 's', ARGV[8], 'w', ARGV[1], 't', state)
 return {'ok', state}
 )lua";
 
