@@ -1,5 +1,7 @@
 #include "server/reaper.h"
 
+#include <algorithm>
+
 #include "spdlog/spdlog.h"
 
 namespace mx::server {
@@ -22,7 +24,11 @@ Reaper::~Reaper() { Stop(); }
 absl::StatusOr<ReapStats> Reaper::ScanOnce() {
   auto now = store_->NowMs();
   if (!now.ok()) return now.status();
-  auto refs = store_->List({});
+  // Only workers silent longer than the shorter timeout can be due.
+  store::ListQuery due;
+  due.max_updated_at_ms =
+      *now - std::min(Ms(config_.heartbeat_timeout), Ms(config_.gc_timeout)) - 1;
+  auto refs = store_->List(due);
   if (!refs.ok()) return refs.status();
   ReapStats stats;
   for (const auto& ref : *refs) {

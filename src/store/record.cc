@@ -55,6 +55,7 @@ bool Matches(const ListQuery& q, const WorkerRef& ref) {
     return false;
   }
   if (q.min_updated_at_ms && ref.state.updated_at_ms < *q.min_updated_at_ms) return false;
+  if (q.max_updated_at_ms && ref.state.updated_at_ms > *q.max_updated_at_ms) return false;
   return true;
 }
 

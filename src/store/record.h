@@ -102,6 +102,9 @@ struct ListQuery {
   std::optional<uint32_t> worker_rank;
   std::optional<uint64_t> min_training_step;  // refs without a step never match
   std::optional<int64_t> min_updated_at_ms;   // inclusive
+  // Inclusive. The reaper's candidates (workers silent long enough); the
+  // memory store answers it from its age index without a walk over the fleet.
+  std::optional<int64_t> max_updated_at_ms;
   std::optional<uint32_t> limit;              // 0 or unset: no limit
 };
 

@@ -222,6 +222,34 @@ TEST_P(StoreContractTest, ListAppliesEveryFilter) {
   EXPECT_TRUE(store_->List(future)->empty());
 }
 
+// The reaper's query: workers last updated at or before a time.
+TEST_P(StoreContractTest, ListWithAMaxUpdatedAtReturnsOnlyWorkersUpdatedByThen) {
+  auto old_record = MakeRecord("m/a", "old", 0);
+  auto new_record = MakeRecord("m/b", "new", 0);
+  auto old_state = store_->Upsert(old_record, {});
+  ASSERT_TRUE(old_state.ok()) << old_state.status();
+  auto new_state = store_->Upsert(new_record, {});
+  ASSERT_TRUE(new_state.ok()) << new_state.status();
+  // A strictly later update time for "new", even on a coarse clock.
+  for (int spins = 0; spins < 2000 && new_state->updated_at_ms <= old_state->updated_at_ms;
+       ++spins) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    new_state = store_->Upsert(new_record, {});
+    ASSERT_TRUE(new_state.ok()) << new_state.status();
+  }
+  ASSERT_GT(new_state->updated_at_ms, old_state->updated_at_ms);
+
+  ListQuery due;
+  due.max_updated_at_ms = old_state->updated_at_ms;
+  EXPECT_EQ(WorkerIds(*store_->List(due)), std::vector<std::string>{"old"});
+  due.max_updated_at_ms = old_state->updated_at_ms - 1;
+  EXPECT_TRUE(store_->List(due)->empty());
+  due.max_updated_at_ms = new_state->updated_at_ms;
+  EXPECT_EQ(store_->List(due)->size(), 2u);
+  due.model_name = "m/b";  // with another filter
+  EXPECT_EQ(WorkerIds(*store_->List(due)), std::vector<std::string>{"new"});
+}
+
 TEST_P(StoreContractTest, ListReturnsNewestFirstUpToTheLimit) {
   std::vector<std::shared_ptr<WorkerRecord>> records;
   for (int i = 0; i < 5; ++i) {
