@@ -1,5 +1,6 @@
 #include "server/get_reply.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "server/reply_encoding.h"
@@ -10,7 +11,7 @@ namespace {
 // A slice over bytes owned by `record`, which it keeps alive until gRPC
 // has written them.
 grpc::Slice SharedSlice(const std::shared_ptr<const store::WorkerRecord>& record,
-                        const std::string& bytes) {
+                        std::string_view bytes) {
   auto* owner = new std::shared_ptr<const store::WorkerRecord>(record);
   return grpc::Slice(
       const_cast<char*>(bytes.data()), bytes.size(),
@@ -19,14 +20,19 @@ grpc::Slice SharedSlice(const std::shared_ptr<const store::WorkerRecord>& record
 
 // The legacy tensor list of `encoded`: the copy a reply in flight already
 // made, or a new one.
-std::shared_ptr<const std::string> SharedLegacy(const EncodedReply& encoded,
+std::shared_ptr<const LegacyBytes> SharedLegacy(const EncodedReply& encoded,
                                                 RecentLegacyLists* recent) {
   {
     absl::MutexLock lock(&encoded.legacy_mu);
     if (auto shared = encoded.legacy.lock()) return shared;
   }
-  auto bytes = std::make_shared<std::string>(LegacyTensorsSize(encoded), '\0');
-  if (!WriteLegacyTensors(encoded, bytes->data())) LegacyTensors(encoded, bytes.get());
+  auto bytes = std::make_shared<LegacyBytes>(LegacyTensorsSize(encoded));
+  if (!WriteLegacyTensors(encoded, bytes->data.get())) {  // unknown fields among the entries
+    std::string decoded;
+    LegacyTensors(encoded, &decoded);
+    bytes = std::make_shared<LegacyBytes>(decoded.size());
+    std::copy(decoded.begin(), decoded.end(), bytes->data.get());
+  }
   absl::MutexLock lock(&encoded.legacy_mu);
   if (auto shared = encoded.legacy.lock()) return shared;  // another reply won the race
   encoded.legacy = bytes;
@@ -34,22 +40,22 @@ std::shared_ptr<const std::string> SharedLegacy(const EncodedReply& encoded,
   return bytes;
 }
 
-grpc::Slice StringSlice(std::shared_ptr<const std::string> bytes) {
-  auto* owner = new std::shared_ptr<const std::string>(std::move(bytes));
+grpc::Slice LegacySlice(std::shared_ptr<const LegacyBytes> bytes) {
+  auto* owner = new std::shared_ptr<const LegacyBytes>(std::move(bytes));
   return grpc::Slice(
-      const_cast<char*>((*owner)->data()), (*owner)->size(),
-      [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, owner);
+      (*owner)->data.get(), (*owner)->size,
+      [](void* p) { delete static_cast<std::shared_ptr<const LegacyBytes>*>(p); }, owner);
 }
 
 }  // namespace
 
-void RecentLegacyLists::Keep(std::shared_ptr<const std::string> bytes) {
-  std::vector<std::shared_ptr<const std::string>> dropped;  // freed after unlocking
+void RecentLegacyLists::Keep(std::shared_ptr<const LegacyBytes> bytes) {
+  std::vector<std::shared_ptr<const LegacyBytes>> dropped;  // freed after unlocking
   absl::MutexLock lock(&mu_);
-  bytes_ += bytes->size();
+  bytes_ += bytes->size;
   kept_.push_back(std::move(bytes));
   while (bytes_ > budget_ && !kept_.empty()) {
-    bytes_ -= kept_.front()->size();
+    bytes_ -= kept_.front()->size;
     dropped.push_back(std::move(kept_.front()));
     kept_.pop_front();
   }
@@ -60,13 +66,14 @@ grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored, RecentLegacy
   const bool cached = record->encoded != nullptr;
   const std::shared_ptr<const EncodedReply> encoded =
       cached ? record->encoded : EncodeReply(*record);
-  const std::string& blob = record->worker.nixl_metadata();  // "" unless set
+  const std::string_view blob = NixlBlob(*record);  // "" unless set
 
   grpc::Slice legacy;
-  if (encoded->tensor_entries != 0) legacy = StringSlice(SharedLegacy(*encoded, recent));
+  if (encoded->tensor_entries != 0) legacy = LegacySlice(SharedLegacy(*encoded, recent));
   std::string live = LiveWorkerFields(stored.state);
-  const size_t worker_size = encoded->worker_head.size() + blob.size() +
-                             encoded->worker_payload.size() + legacy.size() + live.size();
+  const std::string_view payload = encoded->payload();
+  const size_t worker_size = encoded->worker_head.size() + blob.size() + payload.size() +
+                             legacy.size() + live.size();
   std::string head = ReplyPrefix(worker_size);
   head.append(encoded->worker_head);
   live.append(encoded->reply_tail);
@@ -77,9 +84,7 @@ grpc::ByteBuffer FoundReplyBytes(const store::StoredWorker& stored, RecentLegacy
   slices.emplace_back(head);
   if (!blob.empty()) slices.push_back(SharedSlice(record, blob));
   if (cached) {
-    if (!encoded->worker_payload.empty()) {
-      slices.push_back(SharedSlice(record, encoded->worker_payload));
-    }
+    if (!payload.empty()) slices.push_back(SharedSlice(record, payload));
   } else {
     slices.emplace_back(encoded->worker_payload);  // copied: `encoded` dies with this call
   }

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "p2p.pb.h"
+#include "server/encoded_reply.h"
 #include "server/metadata_service.h"
 #include "store/record.h"
 
@@ -29,12 +30,12 @@ namespace mx::server {
 class RecentLegacyLists {
  public:
   explicit RecentLegacyLists(size_t budget_bytes) : budget_(budget_bytes) {}
-  void Keep(std::shared_ptr<const std::string> bytes);
+  void Keep(std::shared_ptr<const LegacyBytes> bytes);
 
  private:
   const size_t budget_;
   absl::Mutex mu_;
-  std::deque<std::shared_ptr<const std::string>> kept_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<const LegacyBytes>> kept_ ABSL_GUARDED_BY(mu_);
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -45,7 +45,7 @@ void AppendLengthDelimited(int field, const std::string& bytes, std::string* out
   out->append(bytes);
 }
 
-bool ReadVarint(const std::string& in, size_t* pos, uint64_t* value) {
+bool ReadVarint(std::string_view in, size_t* pos, uint64_t* value) {
   *value = 0;
   for (int shift = 0; shift < 64 && *pos < in.size(); shift += 7) {
     const auto byte = static_cast<uint8_t>(in[(*pos)++]);
@@ -58,7 +58,7 @@ bool ReadVarint(const std::string& in, size_t* pos, uint64_t* value) {
 // `entries` is an encoded TensorSourceMetadata (one field-1 entry per
 // tensor). Appends the same descriptors as WorkerMetadata.tensors (field 3)
 // by rewriting each entry's one-byte tag: a copy, not a re-encode.
-void AppendAsLegacy(const std::string& entries, std::string* out) {
+void AppendAsLegacy(std::string_view entries, std::string* out) {
   static_assert(Bytes(kTensorSourceTensors) < 0x80 && Bytes(kWorkerLegacyTensors) < 0x80);
   out->reserve(out->size() + entries.size());
   size_t pos = 0;
@@ -71,7 +71,8 @@ void AppendAsLegacy(const std::string& entries, std::string* out) {
       // Not an entry as the serializer writes them (unknown fields): decode
       // the rest and re-encode, which keeps only the tensors.
       p2p::TensorSourceMetadata rest;
-      rest.ParseFromString(entries.substr(start));
+      const std::string_view tail = entries.substr(start);
+      rest.ParseFromArray(tail.data(), static_cast<int>(tail.size()));
       for (const auto& t : rest.tensors()) {
         AppendLengthDelimited(kWorkerLegacyTensors, t.SerializeAsString(), out);
       }
@@ -83,9 +84,9 @@ void AppendAsLegacy(const std::string& entries, std::string* out) {
   }
 }
 
-std::string EntriesOf(const EncodedReply& encoded) {
-  return encoded.tensor_entries == 0 ? std::string()
-                                     : encoded.worker_payload.substr(encoded.tensor_entries);
+std::string_view EntriesOf(const EncodedReply& encoded) {
+  return encoded.tensor_entries == 0 ? std::string_view()
+                                     : encoded.payload().substr(encoded.tensor_entries);
 }
 
 }  // namespace
@@ -103,13 +104,13 @@ size_t LegacyTensorsSize(const EncodedReply& encoded) {
   // Same lengths, same one-byte tags: unless an entry is not a tensor.
   const size_t size = encoded.tensor_entries == 0
                           ? 0
-                          : encoded.worker_payload.size() - encoded.tensor_entries;
+                          : encoded.payload().size() - encoded.tensor_entries;
   return size;
 }
 
 bool WriteLegacyTensors(const EncodedReply& encoded, char* out) {
   if (encoded.tensor_entries == 0) return true;
-  const std::string& in = encoded.worker_payload;
+  const std::string_view in = encoded.payload();
   const size_t begin = encoded.tensor_entries;
   size_t pos = begin;
   std::memcpy(out, in.data() + begin, in.size() - begin);

@@ -6,11 +6,16 @@
 // flight (the load generator scenarios of tests/bench/scenarios.cc). Prints
 // tables; not a test.
 //
-//   build/bin/redis_bench [--quick] [--qps-only] [--seconds=S]
+//   build/bin/redis_bench [--quick] [--qps-only] [--get-only] [--seconds=S]
+//                         [--redis-cpu=N]
 //
-// With two or more CPUs, redis-server and every mxd run on CPU 0 and this
-// program (the load) on CPU 1, as taskset would place them: each child
-// inherits the CPU mask of the thread that starts it.
+// With two or more CPUs, every mxd runs on CPU 0 and this program (the
+// load) on CPU 1, as taskset would place them: each child inherits the CPU
+// mask of the thread that starts it. redis-server runs on CPU 0 too (it
+// shares mxd's core and its CPU counts against the Redis runs) unless
+// --redis-cpu names another CPU (in production Redis runs elsewhere).
+// --get-only: only the GetMetadata rows of the QPS table (implies
+// --qps-only).
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <sched.h>
@@ -99,6 +104,16 @@ std::shared_ptr<store::WorkerRecord> ToCompactRecord(const p2p::PublishMetadataR
 constexpr int kServerCpu = 0;
 constexpr int kLoadCpu = 1;
 const bool kPin = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+// Where redis-server runs (--redis-cpu); kServerCpu by default.
+int redis_cpu = kServerCpu;
+
+std::string Placement() {
+  if (!kPin) return "unpinned (one CPU)";
+  if (redis_cpu == kServerCpu) {
+    return "redis-server and mxd on CPU 0 (sharing it), load on CPU 1";
+  }
+  return "mxd on CPU 0, redis-server on CPU " + std::to_string(redis_cpu) + " (--redis-cpu), load on CPU 1";
+}
 
 // Pins the calling thread; processes and threads it starts inherit it.
 void PinThisThread(int cpu) {
@@ -274,12 +289,16 @@ bench::Result SteadyFilteredListing(const testing::RedisServer& redis, const std
   return out;
 }
 
+void ListingRatios(const testing::RedisServer& redis, const std::string& dir,
+                   std::map<std::string, double>& small, std::map<std::string, double>& large);
+
 // GetMetadata and filtered ListSources through mxd over gRPC, memory store
 // vs Redis store, each scenario on a fresh mxd (a fresh key prefix on
 // Redis); prints one table with the ratios.
-void RunQps(const testing::RedisServer& redis, const std::string& dir, double seconds) {
-  const std::vector<std::string> scenarios = {"get_metadata", "get_metadata (old-format record)",
-                                              "list_filtered_100", "list_filtered_10000"};
+void RunQps(const testing::RedisServer& redis, const std::string& dir, double seconds,
+            bool get_only) {
+  std::vector<std::string> scenarios = {"get_metadata", "get_metadata (old-format record)"};
+  if (!get_only) scenarios.insert(scenarios.end(), {"list_filtered_100", "list_filtered_10000"});
   const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
   struct Run {
     bench::Result result;
@@ -333,7 +352,7 @@ void RunQps(const testing::RedisServer& redis, const std::string& dir, double se
   }
   std::printf("\nmxd over gRPC, Redis store vs memory store: %s; 16 in flight, 4 connections, "
               "%.1f s per scenario after 0.5 s warm-up; load average before %s, after %s\n\n",
-              kPin ? "redis-server and mxd on CPU 0, load on CPU 1" : "unpinned (one CPU)",
+              Placement().c_str(),
               seconds, load_before.c_str(), LoadAverage().c_str());
   std::printf("| scenario | memory QPS | Redis QPS | Redis/memory QPS | memory p50 µs | Redis p50 µs "
               "| memory p99 µs | Redis p99 µs | mxd CPU µs/call memory | Redis | redis-server CPU "
@@ -350,8 +369,23 @@ void RunQps(const testing::RedisServer& redis, const std::string& dir, double se
                 m["p99_us"], r["p99_us"], m["server_cpu_us_per_call"], r["server_cpu_us_per_call"],
                 runs[name]["redis"].redis_cpu_us_per_call);
   }
-  auto& small = runs["list_filtered_100"]["redis"].result.values;
-  auto& large = runs["list_filtered_10000"]["redis"].result.values;
+  if (!get_only) ListingRatios(redis, dir, runs["list_filtered_100"]["redis"].result.values,
+                              runs["list_filtered_10000"]["redis"].result.values);
+  std::printf("Redis GetMetadata QPS / memory: %.2f (reply-ready), %.2f (old-format record); "
+              "mxd CPU per call Redis / memory: %.2f; %s\n",
+              runs["get_metadata"]["redis"].result.values["qps"] /
+                  runs["get_metadata"]["memory"].result.values["qps"],
+              runs["get_metadata (old-format record)"]["redis"].result.values["qps"] /
+                  runs["get_metadata"]["memory"].result.values["qps"],
+              runs["get_metadata"]["redis"].result.values["server_cpu_us_per_call"] /
+                  runs["get_metadata"]["memory"].result.values["server_cpu_us_per_call"],
+              Placement().c_str());
+}
+
+// The filtered-listing ratios: 10,000 vs 100 stored, published through mxd
+// just before (`small`, `large`), then in the steady state.
+void ListingRatios(const testing::RedisServer& redis, const std::string& dir,
+                   std::map<std::string, double>& small, std::map<std::string, double>& large) {
   std::printf("\nRedis, filtered ListSources 10,000 stored / 100 stored, fleet published "
               "through mxd just before: p50 %.2f, p99 %.2f, QPS %.2f, mxd CPU/call %.2f\n",
               large["p50_us"] / small["p50_us"], large["p99_us"] / small["p99_us"],
@@ -369,16 +403,11 @@ void RunQps(const testing::RedisServer& redis, const std::string& dir, double se
               steady_large["p50_us"] / steady_small["p50_us"],
               steady_large["p99_us"] / steady_small["p99_us"],
               steady_large["qps"] / steady_small["qps"]);
-  std::printf("Redis GetMetadata QPS / memory: %.2f (reply-ready), %.2f (old-format record)\n",
-              runs["get_metadata"]["redis"].result.values["qps"] /
-                  runs["get_metadata"]["memory"].result.values["qps"],
-              runs["get_metadata (old-format record)"]["redis"].result.values["qps"] /
-                  runs["get_metadata"]["memory"].result.values["qps"]);
 }
 
-int Main(bool quick, bool qps_only, double seconds) {
+int Main(bool quick, bool qps_only, bool get_only, double seconds) {
   const int n = quick ? 20 : 200;
-  PinThisThread(kServerCpu);  // redis-server inherits it
+  PinThisThread(redis_cpu);  // redis-server inherits it
   auto started = testing::RedisServer::Start();
   PinThisThread(kLoadCpu);
   if (!started.ok()) {
@@ -388,9 +417,10 @@ int Main(bool quick, bool qps_only, double seconds) {
   // Static, so that std::exit() on a failed measurement still stops it.
   static std::unique_ptr<testing::RedisServer> server = *std::move(started);
   testing::RedisServer& redis = *server;
-  if (qps_only) {
+  std::fprintf(stderr, "placement: %s\n", Placement().c_str());
+  if (qps_only || get_only) {
     const std::string dir = testing::MakeTempDir("mx-redis-bench-");
-    RunQps(redis, dir, seconds);
+    RunQps(redis, dir, seconds, get_only);
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
     return 0;
@@ -564,7 +594,7 @@ int Main(bool quick, bool qps_only, double seconds) {
   small_mxd.Signal(SIGTERM);
   large_mxd.Signal(SIGTERM);
   memory_mxd.Signal(SIGTERM);
-  RunQps(redis, dir, seconds);
+  RunQps(redis, dir, seconds, /*get_only=*/false);
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);  // mxd logs, kept only when a start failed
   return 0;
@@ -576,6 +606,7 @@ int Main(bool quick, bool qps_only, double seconds) {
 int main(int argc, char** argv) {
   bool quick = false;
   bool qps_only = false;
+  bool get_only = false;
   double seconds = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -584,12 +615,25 @@ int main(int argc, char** argv) {
       seconds = 1;
     } else if (arg == "--qps-only") {
       qps_only = true;
+    } else if (arg == "--get-only") {
+      get_only = true;
     } else if (arg.rfind("--seconds=", 0) == 0) {
       seconds = std::stod(arg.substr(10));
+    } else if (arg.rfind("--redis-cpu=", 0) == 0) {
+      const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+      char* end = nullptr;
+      const long cpu = std::strtol(arg.c_str() + 12, &end, 10);
+      if (end == arg.c_str() + 12 || *end != '\0' || cpu < 0 || cpu >= cpus) {
+        std::fprintf(stderr, "--redis-cpu: want a CPU number from 0 to %ld\n", cpus - 1);
+        return 2;
+      }
+      mx::bench::redis_cpu = static_cast<int>(cpu);
     } else {
-      std::fprintf(stderr, "usage: redis_bench [--quick] [--qps-only] [--seconds=S]\n");
+      std::fprintf(stderr,
+                   "usage: redis_bench [--quick] [--qps-only] [--get-only] [--seconds=S] "
+                   "[--redis-cpu=N]\n");
       return 2;
     }
   }
-  return mx::bench::Main(quick, qps_only, seconds);
+  return mx::bench::Main(quick, qps_only, get_only, seconds);
 }

@@ -20,6 +20,7 @@
 #include "store/redis/redis_connection.h"
 #include "store/redis/redis_keys.h"
 #include "store/redis/redis_store.h"
+#include "store/redis/resp_reader.h"
 
 namespace mx::store::testing {
 namespace {
@@ -114,6 +115,9 @@ class RedisReplyReadyTest : public ::testing::Test {
         << expected.ShortDebugString().substr(0, 1500);
   }
 
+  void ExpectCorruptLayoutsRefused(int tensors);
+  void ExpectOldFormatServed(int tensors);
+
   RedisOptions options_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<server::MetadataService> service_;
@@ -150,6 +154,30 @@ TEST_F(RedisReplyReadyTest, APublishedWorkerIsStoredReplyReadyAndReadWithoutDeco
             p2p::SOURCE_STATUS_STALE);
 }
 
+// Values from 64 KiB up (RespReader::kDefaultOwnBufferBytes) are read into
+// a buffer of their own, and the reply sends the payload and the blob from
+// it: the record holds views, not copies.
+TEST_F(RedisReplyReadyTest, AWorkerLargerThanTheReadBufferIsServedFromTheBytesAsRead) {
+  auto req = Request(3000);
+  req.mutable_worker()->set_nixl_metadata(std::string(100000, '\x07') + "end");
+  Publish(req);
+  ASSERT_GE(ReadValue().size(), redis::RespReader::kDefaultOwnBufferBytes);
+  auto stored = store_->Get({get_.mx_source_id(), get_.worker_id()});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  const auto& encoded = stored->record->encoded;
+  ASSERT_NE(encoded, nullptr);
+  ASSERT_NE(encoded->backing, nullptr);
+  EXPECT_TRUE(encoded->worker_payload.empty());
+  EXPECT_FALSE(stored->record->worker.has_nixl_metadata());
+  EXPECT_TRUE(server::NixlBlob(*stored->record) == req.worker().nixl_metadata());
+  EXPECT_GE(encoded->payload().data(), encoded->backing.get());  // a view into the buffer
+  EXPECT_EQ(stored->record->worker.worker_rank(), 3u);
+  EXPECT_EQ(stored->record->worker.metadata_endpoint(), "10.0.0.1:5555");
+  ExpectContractReply();
+  // Written through again (e.g. copied between stores), the same value.
+  EXPECT_TRUE(redis::EncodeRecord(*stored->record) == ReadValue());
+}
+
 TEST_F(RedisReplyReadyTest, ArtifactAndLegacyOnlyWorkersAreServedAsTheContractSays) {
   auto artifact = Request(0);
   artifact.mutable_worker()->mutable_artifact_source()->set_artifact_id("triton-cache");
@@ -168,9 +196,16 @@ TEST_F(RedisReplyReadyTest, ArtifactAndLegacyOnlyWorkersAreServedAsTheContractSa
 }
 
 TEST_F(RedisReplyReadyTest, RecordsAnOlderMxdWroteAreStillServed) {
+  for (int tensors : {40, 3000}) {  // copied out of the read buffer; read into one of its own
+    SCOPED_TRACE(tensors);
+    ExpectOldFormatServed(tensors);
+  }
+}
+
+void RedisReplyReadyTest::ExpectOldFormatServed(int tensors) {
   // Rolling upgrade: the value an older mxd wrote for this worker, by hand:
   // identity, the serialized worker, pod fields; no reply layout.
-  auto req = Request(40);
+  auto req = Request(tensors);
   Publish(req);
   p2p::WorkerMetadata worker = req.worker();
   worker.clear_status();
@@ -183,7 +218,7 @@ TEST_F(RedisReplyReadyTest, RecordsAnOlderMxdWroteAreStillServed) {
   auto stored = store_->Get({get_.mx_source_id(), get_.worker_id()});
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->record->encoded, nullptr);  // decoded, as before
-  EXPECT_EQ(stored->record->worker.tensor_source().tensors_size(), 40);
+  EXPECT_EQ(stored->record->worker.tensor_source().tensors_size(), tensors);
   ExpectContractReply();
 }
 
@@ -204,7 +239,16 @@ TEST_F(RedisReplyReadyTest, AnOlderMxdDecodesAReplyReadyRecordInFull) {
 }
 
 TEST_F(RedisReplyReadyTest, CorruptReplyLayoutsAreDataLossAndTheListingGoesOn) {
-  Publish(Request(20));
+  // Small (copied out of the read buffer) and large (read into a buffer of
+  // its own, served from views): the same checks.
+  for (int tensors : {20, 2000}) {
+    SCOPED_TRACE(tensors);
+    ExpectCorruptLayoutsRefused(tensors);
+  }
+}
+
+void RedisReplyReadyTest::ExpectCorruptLayoutsRefused(int tensors) {
+  Publish(Request(tensors));
   redisfmt::RecordValue good;
   ASSERT_TRUE(good.ParseFromString(ReadValue()));
   const redisfmt::ReplyLayout layout = good.reply_layout();

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
 
 #include "server/encoded_reply.h"
 #include "store/redis/redis_connection.h"
@@ -11,6 +16,7 @@
 namespace mx::store::redis {
 namespace {
 
+namespace p2p = model_express::p2p;
 using model_express::p2p::SOURCE_STATUS_READY;
 
 TEST(RedisCodecTest, StatesRoundTripAndCorruptOnesAreDataLoss) {
@@ -105,6 +111,84 @@ TEST(RedisCodecTest, AReplyReadyRecordIsReadAsItsReplyPartsWithoutDecodingTensor
   ASSERT_TRUE(whole.ParseFromString(payload + head + "ab"));
   EXPECT_EQ(whole.tensor_source().tensors(0).name(), "t");
   EXPECT_EQ(whole.nixl_metadata(), "ab");
+}
+
+// The hand-pinned reply-ready value of the test above.
+std::string PinnedReplyReadyValue() {
+  const std::string payload("\xa2\x01\x05\x0a\x03\x0a\x01t", 8);
+  const std::string head("\x08\x01\x12\x02", 4);
+  return std::string("\x0a\x03\x1a\x01m\x12\x0e", 7) + payload + head + "ab" +
+         std::string("\x1a\x01p\x32\x06\x08\x08\x10\x04\x18\x03", 11);
+}
+
+// `bytes` in a buffer of their own, as the Redis store reads a value.
+std::shared_ptr<const char> Backing(const std::string& bytes) {
+  std::shared_ptr<char> buffer(new char[bytes.size() + 1], std::default_delete<char[]>());
+  std::copy(bytes.begin(), bytes.end(), buffer.get());
+  return buffer;
+}
+
+TEST(RedisCodecTest, AReplyReadyRecordReadIntoABufferKeepsItsPayloadAndBlobThereUncopied) {
+  const std::string bytes = PinnedReplyReadyValue();
+  const auto backing = Backing(bytes);
+  const char* begin = backing.get();
+  auto record = DecodeRecord("sid", "wid", absl::string_view(begin, bytes.size()), "alice",
+                             backing);
+  ASSERT_TRUE(record.ok()) << record.status();
+  const server::EncodedReply& encoded = *(*record)->encoded;
+  EXPECT_EQ(encoded.backing, backing);  // kept alive by the record
+  EXPECT_EQ(encoded.payload().data(), begin + 7);  // a view, not a copy
+  EXPECT_EQ(encoded.payload(), std::string("\xa2\x01\x05\x0a\x03\x0a\x01t", 8));
+  EXPECT_TRUE(encoded.worker_payload.empty());
+  EXPECT_EQ(server::NixlBlob(**record).data(), begin + 7 + 8 + 4);
+  EXPECT_EQ(server::NixlBlob(**record), "ab");
+  EXPECT_FALSE((*record)->worker.has_nixl_metadata());  // only in the buffer
+  EXPECT_EQ((*record)->worker.worker_rank(), 1u);
+  EXPECT_EQ(encoded.worker_head, std::string("\x08\x01\x12\x02", 4));
+  EXPECT_EQ(encoded.tensor_entries, 3u);
+  EXPECT_EQ(EncodeRecord(**record), bytes);  // written again: the same bytes
+}
+
+// Every one-byte change and every truncation of a reply-ready value: the
+// read into a buffer (views) takes exactly what the copying read takes and
+// yields the same reply parts, so every DATA_LOSS check holds for both.
+TEST(RedisCodecTest, ReadingIntoABufferAcceptsAndRefusesExactlyWhatCopyingDoes) {
+  const std::string valid = PinnedReplyReadyValue();
+  std::vector<std::string> damaged;
+  for (size_t i = 0; i < valid.size(); ++i) {
+    damaged.push_back(valid.substr(0, i));
+    for (int b = 0; b < 256; ++b) {
+      std::string d = valid;
+      d[i] = static_cast<char>(b);
+      if (d != valid) damaged.push_back(d);
+    }
+  }
+  int accepted = 0;
+  for (const std::string& bytes : damaged) {
+    auto copied = DecodeRecord("s", "w", bytes, "o");
+    auto backed = DecodeRecord("s", "w", bytes, "o", Backing(bytes));
+    ASSERT_EQ(copied.ok(), backed.ok()) << absl::CHexEscape(bytes);
+    if (!copied.ok()) {
+      EXPECT_EQ(backed.status().code(), absl::StatusCode::kDataLoss);
+      continue;
+    }
+    ++accepted;
+    const WorkerRecord& c = **copied;
+    const WorkerRecord& k = **backed;
+    ASSERT_EQ(c.encoded == nullptr, k.encoded == nullptr);
+    EXPECT_EQ(EncodeRecord(c), EncodeRecord(k)) << absl::CHexEscape(bytes);
+    EXPECT_EQ(c.identity.SerializeAsString(), k.identity.SerializeAsString());
+    if (c.encoded == nullptr) continue;  // the damage removed the layout: decoded in full
+    EXPECT_EQ(c.encoded->payload(), k.encoded->payload());
+    EXPECT_EQ(c.encoded->worker_head, k.encoded->worker_head);
+    EXPECT_EQ(c.encoded->tensor_entries, k.encoded->tensor_entries);
+    EXPECT_EQ(c.encoded->reply_tail, k.encoded->reply_tail);
+    EXPECT_EQ(server::NixlBlob(c), server::NixlBlob(k)) << absl::CHexEscape(bytes);
+    p2p::WorkerMetadata without_blob = c.worker;
+    without_blob.clear_nixl_metadata();
+    EXPECT_EQ(without_blob.SerializeAsString(), k.worker.SerializeAsString());
+  }
+  EXPECT_GT(accepted, 0);  // some damage (e.g. to the blob's bytes) is still a record
 }
 
 TEST(RedisCodecTest, SummariesCarryTheListingFieldsOnly) {

@@ -69,41 +69,92 @@ bool SplitWorker(absl::string_view bytes, absl::string_view* worker, std::string
   return in.ConsumedEntireMessage() && static_cast<size_t>(in.CurrentPosition()) == bytes.size();
 }
 
+constexpr uint32_t kNixlTag = WireFormatLite::MakeTag(
+    p2p::WorkerMetadata::kNixlMetadataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+
+// The worker fields of `rest` (head | blob) parsed into `worker`, but for
+// the blob: the last nixl_metadata field, which must be the blob itself
+// (its value starting at `head` and running to the end; with no blob, the
+// head is all of `rest`). False when `rest` is not whole fields or the blob
+// is not where the layout says. The blob's bytes are not copied.
+bool ParseHeadBesideBlob(absl::string_view rest, size_t head, p2p::WorkerMetadata* worker) {
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(rest.data()),
+                      static_cast<int>(rest.size()));
+  std::string small;  // every field but the last blob: endpoints, topology, ...
+  size_t blob_field = rest.size();  // where the last nixl_metadata field starts
+  size_t blob_value = rest.size();  // where its value starts
+  while (true) {
+    const size_t start = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    if (tag == kNixlTag) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return false;
+      const size_t value = static_cast<size_t>(in.CurrentPosition());
+      if (!in.Skip(static_cast<int>(length))) return false;
+      blob_field = start;  // an earlier blob field, if any, is overwritten, as a parser does
+      blob_value = value;
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+    if (blob_field != rest.size()) {  // that blob field was not the last: a field like any
+      small.append(rest.data() + blob_field, start - blob_field);
+      blob_field = blob_value = rest.size();
+    }
+    small.append(rest.data() + start, static_cast<size_t>(in.CurrentPosition()) - start);
+  }
+  if (!in.ConsumedEntireMessage() || static_cast<size_t>(in.CurrentPosition()) != rest.size()) {
+    return false;
+  }
+  if (blob_field == rest.size() ? head != rest.size() : blob_value != head) return false;
+  if (!worker->ParseFromString(small)) return false;
+  if (blob_field != rest.size()) worker->clear_nixl_metadata();  // the blob is the last field's
+  return true;
+}
+
 // The reply-ready `worker` bytes laid out by `layout` as a compact record:
-// the reply parts copied out as stored, the tensors never decoded; only the
-// head and the blob (the small fields) are parsed into record->worker. The
-// layout is checked first, so bytes that do not fit it are refused here
-// rather than sent in a reply that does not parse.
+// the tensors never decoded; only the head (the small fields) is parsed
+// into record->worker. With `backing` (the buffer `bytes` lie in) the
+// payload and the blob stay there, viewed, not copied (EncodedReply's
+// backing); without, they are copied out. The layout is checked first, so
+// bytes that do not fit it are refused here rather than sent in a reply
+// that does not parse.
 bool DecodeReplyReady(absl::string_view bytes, const redisfmt::ReplyLayout& layout,
-                      WorkerRecord* record) {
+                      std::shared_ptr<const char> backing, WorkerRecord* record) {
   const uint64_t payload = layout.payload_size();
   const uint64_t head = layout.head_size();
   const uint64_t entries = layout.tensor_entries();
   if (payload > bytes.size() || head > bytes.size() - payload) return false;
   if (!PayloadFits(bytes.data(), payload, entries)) return false;
   const absl::string_view rest = bytes.substr(payload);  // head | blob
-  if (!record->worker.ParseFromArray(rest.data(), static_cast<int>(rest.size()))) return false;
-  // The reply sends the head, then record->worker's blob where the stored
-  // blob was: the head must end with the blob's tag and length, and the
-  // blob fill the rest.
-  const std::string& blob = record->worker.nixl_metadata();
-  if (blob.size() != rest.size() - head) return false;
-  if (record->worker.has_nixl_metadata()) {
-    std::string tag_and_length;
-    tag_and_length.push_back(static_cast<char>(WireFormatLite::MakeTag(
-        p2p::WorkerMetadata::kNixlMetadataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)));
-    uint8_t varint[10];
-    tag_and_length.append(reinterpret_cast<const char*>(varint),
-                          google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
-                              blob.size(), varint) - varint);
-    if (head < tag_and_length.size() ||
-        rest.substr(head - tag_and_length.size(), tag_and_length.size()) != tag_and_length) {
-      return false;
-    }
-  }
   auto encoded = std::make_shared<server::EncodedReply>();
+  if (backing != nullptr) {
+    if (!ParseHeadBesideBlob(rest, head, &record->worker)) return false;
+    encoded->backing_payload = std::string_view(bytes.data(), payload);
+    encoded->backing_blob = std::string_view(rest.data() + head, rest.size() - head);
+    encoded->backing = std::move(backing);
+  } else {
+    if (!record->worker.ParseFromArray(rest.data(), static_cast<int>(rest.size()))) return false;
+    // The reply sends the head, then record->worker's blob where the stored
+    // blob was: the head must end with the blob's tag and length, and the
+    // blob fill the rest.
+    const std::string& blob = record->worker.nixl_metadata();
+    if (blob.size() != rest.size() - head) return false;
+    if (record->worker.has_nixl_metadata()) {
+      std::string tag_and_length;
+      tag_and_length.push_back(static_cast<char>(kNixlTag));
+      uint8_t varint[10];
+      tag_and_length.append(reinterpret_cast<const char*>(varint),
+                            google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
+                                blob.size(), varint) - varint);
+      if (head < tag_and_length.size() ||
+          rest.substr(head - tag_and_length.size(), tag_and_length.size()) != tag_and_length) {
+        return false;
+      }
+    }
+    encoded->worker_payload.assign(bytes.data(), payload);
+  }
   encoded->worker_head.assign(rest.data(), head);
-  encoded->worker_payload.assign(bytes.data(), payload);
   encoded->tensor_entries = entries;
   encoded->reused_across_reads = false;
   p2p::GetMetadataResponse tail;
@@ -111,8 +162,8 @@ bool DecodeReplyReady(absl::string_view bytes, const redisfmt::ReplyLayout& layo
   tail.set_worker_id(record->worker_id);
   *tail.mutable_identity() = record->identity;
   tail.SerializeToString(&encoded->reply_tail);
-  record->encoded_bytes =
-      encoded->worker_head.size() + encoded->worker_payload.size() + encoded->reply_tail.size();
+  record->encoded_bytes = encoded->worker_head.size() + encoded->payload().size() +
+                          (rest.size() - head) + encoded->reply_tail.size();
   record->encoded = std::move(encoded);
   return true;
 }
@@ -125,12 +176,13 @@ std::string EncodeRecord(const WorkerRecord& record) {
   if (record.encoded != nullptr) {
     // Compact: the reply parts as they are, payload first (see the proto).
     const server::EncodedReply& encoded = *record.encoded;
-    const std::string& blob = record.worker.nixl_metadata();
+    const std::string_view blob = server::NixlBlob(record);
+    const std::string_view payload = encoded.payload();
     std::string* worker = value.mutable_worker();
-    worker->reserve(encoded.worker_payload.size() + encoded.worker_head.size() + blob.size());
-    worker->append(encoded.worker_payload).append(encoded.worker_head).append(blob);
+    worker->reserve(payload.size() + encoded.worker_head.size() + blob.size());
+    worker->append(payload).append(encoded.worker_head).append(blob);
     redisfmt::ReplyLayout* layout = value.mutable_reply_layout();
-    layout->set_payload_size(encoded.worker_payload.size());
+    layout->set_payload_size(payload.size());
     layout->set_head_size(encoded.worker_head.size());
     layout->set_tensor_entries(encoded.tensor_entries);
   } else {
@@ -142,10 +194,9 @@ std::string EncodeRecord(const WorkerRecord& record) {
   return value.SerializeAsString();
 }
 
-absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(std::string source_id,
-                                                                 std::string worker_id,
-                                                                 absl::string_view bytes,
-                                                                 std::string owner) {
+absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(
+    std::string source_id, std::string worker_id, absl::string_view bytes, std::string owner,
+    std::shared_ptr<const char> backing) {
   auto record = std::make_shared<WorkerRecord>();
   record->source_id = std::move(source_id);
   record->worker_id = std::move(worker_id);
@@ -155,7 +206,7 @@ absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(std::string sou
   if (!SplitWorker(bytes, &worker, &others) || !value.ParseFromString(others) ||
       !record->identity.ParseFromString(value.identity()) ||
       !(value.has_reply_layout()
-            ? DecodeReplyReady(worker, value.reply_layout(), record.get())
+            ? DecodeReplyReady(worker, value.reply_layout(), std::move(backing), record.get())
             : record->worker.ParseFromArray(worker.data(), static_cast<int>(worker.size())))) {
     return absl::DataLossError(absl::StrCat("redis record of worker '", record->worker_id,
                                             "' does not parse"));

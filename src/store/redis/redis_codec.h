@@ -22,11 +22,13 @@ std::string EncodeRecord(const WorkerRecord& record);
 // for reply-ready bytes (the tensors never decoded; record->encoded holds
 // the reply parts), else a fully decoded one (values an older mxd wrote).
 // DataLoss when the bytes do not parse or the reply layout does not fit
-// them.
-absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(std::string source_id,
-                                                                 std::string worker_id,
-                                                                 absl::string_view bytes,
-                                                                 std::string owner);
+// them. With `backing`, the buffer `bytes` lie in, a compact record keeps
+// its payload and NIXL blob there (server::EncodedReply::backing: viewed,
+// not copied; its worker.nixl_metadata is then unset, server::NixlBlob
+// reads it); without, they are copied.
+absl::StatusOr<std::shared_ptr<const WorkerRecord>> DecodeRecord(
+    std::string source_id, std::string worker_id, absl::string_view bytes, std::string owner,
+    std::shared_ptr<const char> backing = nullptr);
 
 // The listing summary of a record (MakeRef's fields without ids and state).
 std::string EncodeSummary(const WorkerRecord& record);

@@ -94,7 +94,7 @@ absl::StatusOr<ReplyPtr> RedisConnection::Command(const std::vector<absl::string
   return std::move(replies->front());
 }
 
-absl::StatusOr<std::vector<ReplyPtr>> RedisConnection::Pipeline(
+absl::Status RedisConnection::Append(
     const std::vector<std::vector<absl::string_view>>& commands) {
   if (broken_) return absl::UnavailableError("redis connection is broken");
   std::vector<const char*> argv;
@@ -113,6 +113,12 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisConnection::Pipeline(
       return absl::UnavailableError("redis: cannot buffer a command");
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ReplyPtr>> RedisConnection::Pipeline(
+    const std::vector<std::vector<absl::string_view>>& commands) {
+  if (absl::Status s = Append(commands); !s.ok()) return s;
   std::vector<ReplyPtr> replies;
   replies.reserve(commands.size());
   for (size_t i = 0; i < commands.size(); ++i) {
@@ -132,6 +138,45 @@ absl::StatusOr<std::vector<ReplyPtr>> RedisConnection::Pipeline(
         absl::StartsWith(absl::string_view(r->str, r->len), "READONLY")) {
       broken_ = true;
     }
+  }
+  return replies;
+}
+
+absl::StatusOr<std::vector<RespReply>> RedisConnection::PipelineOwned(
+    const std::vector<std::vector<absl::string_view>>& commands) {
+  if (absl::Status s = Append(commands); !s.ok()) return s;
+  auto fail = [this](absl::Status status) {
+    broken_ = true;
+    return status;
+  };
+  // hiredis' reader must hold nothing: replies are read from the socket
+  // here, in order.
+  if (context_->reader->pos != context_->reader->len) {
+    return fail(absl::InternalError("redis: unread bytes left by an earlier reply"));
+  }
+  int written = 0;
+  while (written == 0) {
+    if (redisBufferWrite(context_.get(), &written) != REDIS_OK) {
+      std::string why = context_->errstr;
+      if (absl::StrContains(why, "temporarily unavailable")) why = "command timed out";
+      return fail(absl::UnavailableError(absl::StrCat("redis: ", why)));
+    }
+  }
+  std::vector<RespReply> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    auto reply = resp_reader_.Read();
+    if (!reply.ok()) return fail(reply.status());
+    // READONLY: this server was demoted to a replica (see Pipeline()).
+    if (reply->type == RespReply::Type::kError && reply->text().substr(0, 8) == "READONLY") {
+      broken_ = true;
+    }
+    replies.push_back(*std::move(reply));
+  }
+  // Nothing was asked beyond these replies: more bytes mean the stream is
+  // out of step.
+  if (resp_reader_.buffered() != 0) {
+    return fail(absl::InternalError("redis: bytes beyond the replies asked for"));
   }
   return replies;
 }

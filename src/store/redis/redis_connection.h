@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "store/redis/redis_options.h"
+#include "store/redis/resp_reader.h"
 
 namespace mx::store::redis {
 
@@ -43,6 +44,14 @@ class RedisConnection {
   absl::StatusOr<std::vector<ReplyPtr>> Pipeline(
       const std::vector<std::vector<absl::string_view>>& commands);
 
+  // Pipeline() with the replies read by mxd's own reader (resp_reader.h)
+  // instead of hiredis': large reads, and a string reply of
+  // RespReader::kDefaultOwnBufferBytes or more read straight into a buffer
+  // the caller may keep (RespReply::owned). Errors as for Pipeline(); bytes
+  // that are not RESP2 are Internal and leave the connection broken() too.
+  absl::StatusOr<std::vector<RespReply>> PipelineOwned(
+      const std::vector<std::vector<absl::string_view>>& commands);
+
   // Same as Command() with a different read timeout for this one call.
   absl::StatusOr<ReplyPtr> CommandWithTimeout(const std::vector<absl::string_view>& args,
                                               std::chrono::milliseconds timeout);
@@ -57,11 +66,17 @@ class RedisConnection {
 
  private:
   RedisConnection(ContextPtr context, std::chrono::milliseconds command_timeout)
-      : context_(std::move(context)), command_timeout_(command_timeout) {}
+      : context_(std::move(context)),
+        command_timeout_(command_timeout),
+        resp_reader_(context_->fd) {}
+
+  // Buffers `commands` in hiredis' output buffer (nothing sent yet).
+  absl::Status Append(const std::vector<std::vector<absl::string_view>>& commands);
 
   ContextPtr context_;
   std::chrono::milliseconds command_timeout_;
   bool broken_ = false;
+  RespReader resp_reader_;  // on context_'s socket, for PipelineOwned()
 };
 
 // Maps an error reply's text to a status: LOADING/BUSY/READONLY/NOAUTH and

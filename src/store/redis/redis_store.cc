@@ -26,9 +26,14 @@ using redis::KeySpace;
 using redis::RedisConnection;
 using redis::RedisPool;
 using redis::ReplyPtr;
+using redis::RespReply;
 using redis::Script;
 
 absl::string_view Str(const redisReply* r) { return {r->str, r->len}; }
+absl::string_view Str(const RespReply& r) {
+  const std::string_view text = r.text();
+  return {text.data(), text.size()};
+}
 
 bool IsString(const redisReply* r) {
   return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
@@ -177,27 +182,36 @@ class RedisStore final : public Store, public ChangeFeed {
     const std::string source_key = keys_.Source(src);
     const std::string state_field = absl::StrCat(redis::kStateField, key.worker_id);
     // One round trip, one consistent snapshot: no script, so the payload is
-    // copied once by Redis instead of through Lua.
+    // copied once by Redis instead of through Lua. Read by mxd's own reader:
+    // the record arrives in a buffer the reply then sends from.
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.status();
-    auto replies = (*lease)->Pipeline({{"MULTI"},
-                                       {"GET", record_key},
-                                       {"HGET", worker_key, "owner"},
-                                       {"HGET", source_key, state_field},
-                                       {"EXEC"}});
+    auto replies = (*lease)->PipelineOwned({{"MULTI"},
+                                            {"GET", record_key},
+                                            {"HGET", worker_key, "owner"},
+                                            {"HGET", source_key, state_field},
+                                            {"EXEC"}});
     if (!replies.ok()) return replies.status();
-    if (absl::Status s = FirstError("GET", *replies); !s.ok()) return s;
-    const redisReply* r = replies->back().get();
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return Malformed("MULTI/EXEC");
-    if (r->element[0]->type == REDIS_REPLY_NIL) return absl::NotFoundError("worker not found");
-    if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
-        r->element[2]->type != REDIS_REPLY_STRING) {
+    for (const RespReply& reply : *replies) {
+      if (reply.type == RespReply::Type::kError) {
+        return redis::ErrorReplyStatus("GET", Str(reply));
+      }
+    }
+    const RespReply& r = replies->back();
+    if (r.type != RespReply::Type::kArray || r.elements.size() != 3) {
+      return Malformed("MULTI/EXEC");
+    }
+    const RespReply& value = r.elements[0];
+    if (value.type == RespReply::Type::kNil) return absl::NotFoundError("worker not found");
+    if (value.type != RespReply::Type::kString ||
+        r.elements[1].type != RespReply::Type::kString ||
+        r.elements[2].type != RespReply::Type::kString) {
       return absl::DataLossError("redis worker record is incomplete");
     }
-    auto state = redis::ParseState(Str(r->element[2]));
+    auto state = redis::ParseState(Str(r.elements[2]));
     if (!state.ok()) return state.status();
-    auto record = redis::DecodeRecord(key.source_id, key.worker_id, Str(r->element[0]),
-                                      std::string(Str(r->element[1])));
+    auto record = redis::DecodeRecord(key.source_id, key.worker_id, Str(value),
+                                      std::string(Str(r.elements[1])), value.owned);
     if (!record.ok()) return record.status();
     return StoredWorker{*std::move(record), *state};
   }
