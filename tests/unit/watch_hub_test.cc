@@ -430,5 +430,34 @@ TEST(WatchHubTest, AChangeForManyWatchersIsFlushedByTheFanOutThreadsOncePerWatch
   hub.Stop();
 }
 
+// With nobody watching, changes wait for the tick (here a minute); a watch
+// that begins meanwhile wakes the hub at once and sees them, and with a
+// watcher every change goes out without waiting for the tick.
+TEST(WatchHubTest, UnwatchedChangesWaitForTheTickUntilAWatchBeginsAndWakesTheHub) {
+  store::MemoryStore memory;
+  WatchHubOptions options;
+  options.resync_interval = milliseconds(0);
+  options.tick = milliseconds(60000);
+  options.catch_up_timeout = milliseconds(120000);  // only applying lets it go
+  WatchHub hub(&memory, options);
+  hub.Start();
+  auto first = store::testing::MakeRecord("m", "first", 0);
+  ASSERT_TRUE(memory.Upsert(first, {}).ok());
+  hub.OnChange({first->source_id, first->worker_id});
+  Collector watcher;
+  ASSERT_TRUE(hub.Subscribe(&watcher, Everything()).ok());
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 2; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[0].source().worker_id(), "first") << "in the snapshot";
+
+  auto second = store::testing::MakeRecord("m", "second", 0);
+  ASSERT_TRUE(memory.Upsert(second, {}).ok());
+  hub.OnChange({second->source_id, second->worker_id});
+  ASSERT_TRUE(mx::testing::WaitFor([&] { return watcher.events().size() == 3; }, milliseconds(20000)));
+  EXPECT_EQ(watcher.events()[2].type(), Type::TYPE_ADDED);
+  EXPECT_EQ(watcher.events()[2].source().worker_id(), "second");
+  hub.Unsubscribe(&watcher);
+  hub.Stop();
+}
+
 }  // namespace
 }  // namespace mx::server::watch

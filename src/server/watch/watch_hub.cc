@@ -173,8 +173,12 @@ void WatchHub::Run() {
     uint64_t announced = 0;
     {
       absl::MutexLock lock(&mu_);
+      // With nobody watching, changes wait for the tick and are applied in
+      // one pass: a fleet's heartbeats would otherwise wake this thread once
+      // each (thousands a second) to keep a view no one reads yet.
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || lost_ || !pending_.empty();
+        return stopping_ || lost_ ||
+               (!pending_.empty() && (!watches_.empty() || !parked_.empty()));
       };
       mu_.AwaitWithTimeout(absl::Condition(&work), absl::FromChrono(options_.tick));
       if (stopping_) return;
