@@ -358,9 +358,12 @@ void Server::Shutdown() {
   const absl::Time deadline = absl::Now() + absl::FromChrono(config_.shutdown_grace);
   // Null checks: a Start() that failed half-way destroys a partial server.
   if (health_) health_->Stop();  // NOT_SERVING first, so balancers drain us
-  if (reaper_ && !reaper_->StopBy(deadline)) abandoned_ = true;
   // The HTTP listener keeps answering /readyz (503) while calls drain.
-  if (hub_) hub_->Stop();  // watchers end with UNAVAILABLE, a status clients retry on
+  // Watchers end with UNAVAILABLE, a status clients retry on. Nothing here
+  // waits on a store call (the hub's thread or a reaper scan may be in a
+  // slow one): new calls are refused from now on; those threads are joined
+  // once the calls have drained.
+  if (hub_) hub_->BeginStop();
   if (grpc_server_) {
     // Drain ourselves rather than through grpc::Server::Shutdown(deadline),
     // which also waits out idle client connections for the whole grace period.
@@ -371,6 +374,8 @@ void Server::Shutdown() {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     grpc_server_->Wait();
   }
+  if (reaper_ && !reaper_->StopBy(deadline)) abandoned_ = true;
+  if (hub_) hub_->Stop();
   // Whatever is still queued or running in the store gets a short tail.
   const absl::Time tail = std::max(deadline, absl::Now()) + kShutdownTail;
   for (ThreadPool* pool : {pool_.get(), cache_pool_.get()}) {

@@ -86,10 +86,17 @@ TEST_F(ServerLifecycleTest, InFlightCallsFinishDuringShutdown) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the call reach the store
   std::thread shutdown([this] { server_->Shutdown(); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // draining has begun
-  p2p::ListSourcesResponse refused;
-  EXPECT_EQ(stub_->ListSources(Context(), {}, &refused).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
+  // Draining follows NOT_SERVING without waiting on the store (the watch
+  // hub's thread may sit in a delayed store call); a call that slipped in
+  // between is served, the next one is refused.
+  EXPECT_TRUE(WaitFor([&] { return Health("") == HealthCheckResponse::NOT_SERVING; },
+                      std::chrono::seconds(20)));
+  grpc::StatusCode refusal = grpc::StatusCode::OK;
+  for (int attempt = 0; attempt < 3 && refusal != grpc::StatusCode::UNAVAILABLE; ++attempt) {
+    p2p::ListSourcesResponse refused;
+    refusal = stub_->ListSources(Context(), {}, &refused).error_code();
+  }
+  EXPECT_EQ(refusal, grpc::StatusCode::UNAVAILABLE);
   shutdown.join();
   std::unique_lock<std::mutex> lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; }));

@@ -104,14 +104,16 @@ void WatchHub::OnChangesLost(absl::string_view why) {
   lost_ = true;
 }
 
+void WatchHub::BeginStop() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  stopping_ = true;
+  AbortAllLocked(absl::UnavailableError("server is shutting down; watch again"));
+}
+
 void WatchHub::Stop() {
+  BeginStop();
   if (fed_) feed_->StopFeed();
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    AbortAllLocked(absl::UnavailableError("server is shutting down; watch again"));
-  }
   if (thread_.joinable()) thread_.join();
 }
 

@@ -89,7 +89,11 @@ class WatchHub final : private store::ChangeListener {
   // Whether other replicas' writes arrive through the change feed (false:
   // by re-listing every resync_interval).
   bool fed() const { return fed_; }
-  // Joins the thread. Idempotent.
+  // Ends every watch (UNAVAILABLE) and tells the thread to stop, without
+  // waiting for it (it may be inside a slow store call). Idempotent.
+  void BeginStop();
+  // BeginStop, then stops the feed and joins the thread. Idempotent; not
+  // concurrently with itself.
   void Stop();
 
   // A worker may have changed (called after every successful write of this
