@@ -45,17 +45,21 @@ WorkerRef MakeRef(const WorkerRecord& record, const WorkerState& state) {
   return ref;
 }
 
+bool MatchesState(const ListQuery& q, const WorkerState& state) {
+  return (!q.status || state.status == *q.status) &&
+         (!q.min_updated_at_ms || state.updated_at_ms >= *q.min_updated_at_ms) &&
+         (!q.max_updated_at_ms || state.updated_at_ms <= *q.max_updated_at_ms);
+}
+
 bool Matches(const ListQuery& q, const WorkerRef& ref) {
   if (q.source_id && *q.source_id != ref.source_id) return false;
-  if (q.status && *q.status != ref.state.status) return false;
+  if (!MatchesState(q, ref.state)) return false;
   if (q.model_name && *q.model_name != ref.model_name) return false;
   if (q.worker_rank && *q.worker_rank != ref.worker_rank) return false;
   if (q.min_training_step &&
       (!ref.training_step || *ref.training_step < *q.min_training_step)) {
     return false;
   }
-  if (q.min_updated_at_ms && ref.state.updated_at_ms < *q.min_updated_at_ms) return false;
-  if (q.max_updated_at_ms && ref.state.updated_at_ms > *q.max_updated_at_ms) return false;
   return true;
 }
 

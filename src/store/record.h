@@ -114,6 +114,9 @@ WorkerRef MakeRef(const WorkerRecord& record, const WorkerState& state);
 
 // True when `ref` passes every filter of `query` (limit is not a filter).
 bool Matches(const ListQuery& query, const WorkerRef& ref);
+// The filters of `query` on a worker's state alone (status, updated_at):
+// what a store can check before decoding the rest of a ref.
+bool MatchesState(const ListQuery& query, const WorkerState& state);
 
 // Sorts newest first (ties by source_id, worker_id) and applies the limit.
 void SortAndLimit(const ListQuery& query, std::vector<WorkerRef>* refs);

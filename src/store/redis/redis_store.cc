@@ -374,7 +374,7 @@ class RedisStore final : public Store, public ChangeFeed {
         auto state = redis::ParseState(Str(hash->element[i + 1]));
         // The state's filters first: a summary the query drops anyway is not
         // decoded (the reaper's scan wants the few silent workers of a fleet).
-        if (state.ok() && !StateMatches(query, *state)) continue;
+        if (state.ok() && !MatchesState(query, *state)) continue;
         absl::Status decoded =
             state.ok() ? redis::DecodeSummary(summary->second, &ref) : state.status();
         if (!decoded.ok()) {
@@ -388,12 +388,6 @@ class RedisStore final : public Store, public ChangeFeed {
       }
     }
     return absl::OkStatus();
-  }
-
-  static bool StateMatches(const ListQuery& query, const WorkerState& state) {
-    return (!query.status || state.status == *query.status) &&
-           (!query.min_updated_at_ms || state.updated_at_ms >= *query.min_updated_at_ms) &&
-           (!query.max_updated_at_ms || state.updated_at_ms <= *query.max_updated_at_ms);
   }
 
   // One command on a pooled connection; error replies become statuses.
